@@ -1,0 +1,3 @@
+from cni_hwol.main import main
+
+raise SystemExit(main())

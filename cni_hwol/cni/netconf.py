@@ -1,0 +1,238 @@
+"""The plugin's network configuration (stdin JSON), parsed and validated.
+
+Every key is checked for type and range here, so the rest of the plugin can
+trust a NetConf and never sees raw JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from cni_hwol.cni.env import CniEnv
+from cni_hwol.cni.errors import DECODE_FAILURE, INVALID_NETCONF, CNIError
+from cni_hwol.cni.versions import require_supported
+
+DEFAULT_BRIDGE = "br-int"
+DEFAULT_OVSDB_SOCKET = "unix:/var/run/openvswitch/db.sock"
+DEFAULT_STATE_DIR = "/var/lib/cni/cni-hwol"
+DEFAULT_SYSFS_ROOT = "/sys"
+LOG_LEVELS = ("debug", "info", "warning", "error")
+MAX_STDIN_BYTES = 1 << 20  # a real netconf is a few KiB; refuse anything absurd
+
+PCI_ADDRESS = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
+_MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
+_NETWORK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+_TEMPLATE = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+TEMPLATE_FIELDS = ("PodNamespace", "PodName", "PodUID", "ContainerID", "IfName")
+
+
+@dataclass(frozen=True)
+class NetConf:
+    cni_version: str
+    name: str
+    plugin_type: str
+    bridge: str = DEFAULT_BRIDGE
+    ovsdb_socket: str = DEFAULT_OVSDB_SOCKET
+    device_id: str | None = None
+    mtu: int | None = None
+    mac: str | None = None
+    vlan: int | None = None
+    external_ids: dict[str, str] = field(default_factory=dict)
+    ipam: dict[str, Any] = field(default_factory=dict)
+    state_dir: str = DEFAULT_STATE_DIR
+    sysfs_root: str = DEFAULT_SYSFS_ROOT
+    log_file: str | None = None
+    log_level: str = "info"
+    dns: dict[str, Any] = field(default_factory=dict)
+    prev_result: dict[str, Any] | None = None
+    runtime_config: dict[str, Any] = field(default_factory=dict)
+    valid_attachments: tuple[dict[str, Any], ...] | None = None  # GC only
+    raw: bytes = b""  # passed unchanged to the IPAM plugin
+
+
+def _bad(msg: str) -> CNIError:
+    return CNIError(INVALID_NETCONF, msg)
+
+
+def _typed(conf: dict, key: str, kind: type, default: Any = None) -> Any:
+    value = conf.get(key, default)
+    if value is None:
+        return default
+    # bool is an int in Python; a JSON true is never a valid number here.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _bad(f"{key!r} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def normalize_pci_address(value: str, origin: str) -> str:
+    address = value.strip().lower()
+    if not PCI_ADDRESS.fullmatch(address):
+        raise _bad(f"deviceID {value[:64]!r} from {origin} is not a PCI address like 0000:03:00.2")
+    return address
+
+
+def normalize_mac(value: str, origin: str) -> str:
+    mac = value.strip().lower().replace("-", ":")
+    if not _MAC.fullmatch(mac):
+        raise _bad(f"MAC {value[:64]!r} from {origin} is not like 02:00:00:00:00:01")
+    first = int(mac[:2], 16)
+    if first & 1:
+        raise _bad(f"MAC {mac} from {origin} is a multicast address")
+    if mac == "00:00:00:00:00:00":
+        raise _bad(f"MAC {mac} from {origin} is all zeros")
+    return mac
+
+
+def _validate_bridge(bridge: str) -> str:
+    if not bridge or len(bridge.encode()) > 15 or any(c in "/:" or c.isspace() for c in bridge):
+        raise _bad(f"bridge {bridge[:64]!r} must be 1-15 bytes without '/', ':' or spaces")
+    return bridge
+
+
+def _validate_ovsdb_socket(socket: str) -> str:
+    kind, _, rest = socket.partition(":")
+    if kind == "unix" and rest.startswith("/"):
+        return socket
+    if kind == "tcp":
+        host, _, port = rest.rpartition(":")
+        if host and port.isdigit() and 0 < int(port) < 65536:
+            return socket
+    raise _bad(f"ovsdbSocket {socket[:80]!r} must be unix:/absolute/path or tcp:host:port")
+
+
+def _validate_external_ids(value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _bad("'externalIDs' must be an object of strings")
+    for key, item in value.items():
+        if not isinstance(item, str) or not key:
+            raise _bad(f"externalIDs[{key!r}] must be a string")
+        for name in _TEMPLATE.findall(item):
+            if name not in TEMPLATE_FIELDS:
+                raise _bad(f"externalIDs[{key!r}] uses {{{{.{name}}}}}; known fields: {', '.join(TEMPLATE_FIELDS)}")
+    return dict(value)
+
+
+def _validate_absolute(key: str, value: str) -> str:
+    if not value.startswith("/") or "\0" in value:
+        raise _bad(f"{key!r} must be an absolute path")
+    return value
+
+
+def _validate_valid_attachments(value: Any) -> tuple[dict[str, Any], ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+        isinstance(item, dict) and isinstance(item.get("containerID"), str) for item in value
+    ):
+        raise _bad("'cni.dev/valid-attachments' must be a list of {containerID, ifname}")
+    return tuple(value)
+
+
+def decode_stdin(data: bytes) -> dict[str, Any]:
+    if len(data) > MAX_STDIN_BYTES:
+        raise CNIError(DECODE_FAILURE, f"network configuration is larger than {MAX_STDIN_BYTES} bytes")
+    try:
+        conf = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CNIError(DECODE_FAILURE, "network configuration is not valid JSON", str(exc)) from None
+    if not isinstance(conf, dict):
+        raise CNIError(DECODE_FAILURE, "network configuration must be a JSON object")
+    return conf
+
+
+def parse_netconf(data: bytes) -> NetConf:
+    conf = decode_stdin(data)
+    version = _typed(conf, "cniVersion", str, "")
+    if not version:
+        raise _bad("'cniVersion' is missing")
+    require_supported(version)
+    name = _typed(conf, "name", str, "")
+    if not _NETWORK_NAME.fullmatch(name):
+        raise _bad(f"'name' {name[:64]!r} must be letters, digits, '_', '.', '-' (1-128)")
+
+    mtu = _typed(conf, "mtu", int)
+    if mtu is not None and not 68 <= mtu <= 65535:
+        raise _bad(f"'mtu' {mtu} is outside 68..65535")
+    vlan = _typed(conf, "vlan", int)
+    if vlan is not None and not 0 <= vlan <= 4095:
+        raise _bad(f"'vlan' {vlan} is outside 0..4095")
+    mac = _typed(conf, "mac", str)
+    device_id = _typed(conf, "deviceID", str)
+    ipam = _typed(conf, "ipam", dict, {})
+    if ipam and not isinstance(ipam.get("type"), str):
+        raise _bad("'ipam.type' must name an IPAM plugin")
+    if ipam and not re.fullmatch(r"[A-Za-z0-9_.\-]+", ipam["type"]):
+        raise _bad(f"'ipam.type' {ipam['type'][:64]!r} is not a plugin name")
+    log_level = _typed(conf, "logLevel", str, "info").lower()
+    if log_level not in LOG_LEVELS:
+        raise _bad(f"'logLevel' must be one of {', '.join(LOG_LEVELS)}")
+    log_file = _typed(conf, "logFile", str)
+
+    return NetConf(
+        cni_version=version,
+        name=name,
+        plugin_type=_typed(conf, "type", str, ""),
+        bridge=_validate_bridge(_typed(conf, "bridge", str, DEFAULT_BRIDGE)),
+        ovsdb_socket=_validate_ovsdb_socket(_typed(conf, "ovsdbSocket", str, DEFAULT_OVSDB_SOCKET)),
+        device_id=normalize_pci_address(device_id, "netconf") if device_id else None,
+        mtu=mtu,
+        mac=normalize_mac(mac, "netconf") if mac else None,
+        vlan=vlan,
+        external_ids=_validate_external_ids(conf.get("externalIDs")),
+        ipam=ipam,
+        state_dir=_validate_absolute("stateDir", _typed(conf, "stateDir", str, DEFAULT_STATE_DIR)),
+        sysfs_root=_validate_absolute("sysfsRoot", _typed(conf, "sysfsRoot", str, DEFAULT_SYSFS_ROOT)),
+        log_file=_validate_absolute("logFile", log_file) if log_file else None,
+        log_level=log_level,
+        dns=_typed(conf, "dns", dict, {}),
+        prev_result=_typed(conf, "prevResult", dict),
+        runtime_config=_typed(conf, "runtimeConfig", dict, {}),
+        valid_attachments=_validate_valid_attachments(conf.get("cni.dev/valid-attachments")),
+        raw=data,
+    )
+
+
+def resolve_device_id(conf: NetConf, env: CniEnv) -> str:
+    """The VF's PCI address: netconf (Multus), then runtimeConfig, then CNI_ARGS."""
+    if conf.device_id:
+        return conf.device_id
+    runtime = conf.runtime_config.get("deviceID")
+    if runtime is not None:
+        if not isinstance(runtime, str):
+            raise _bad("runtimeConfig.deviceID must be a string")
+        return normalize_pci_address(runtime, "runtimeConfig")
+    if "deviceID" in env.args:
+        return normalize_pci_address(env.args["deviceID"], "CNI_ARGS")
+    raise _bad(
+        "no deviceID: the VF's PCI address comes from Multus (netconf 'deviceID'), "
+        "runtimeConfig.deviceID or CNI_ARGS deviceID=DDDD:BB:DD.F"
+    )
+
+
+def resolve_mac(conf: NetConf, env: CniEnv) -> str | None:
+    """The requested pod MAC: runtimeConfig beats CNI_ARGS, which beats netconf."""
+    runtime = conf.runtime_config.get("mac")
+    if runtime is not None:
+        if not isinstance(runtime, str):
+            raise _bad("runtimeConfig.mac must be a string")
+        return normalize_mac(runtime, "runtimeConfig")
+    if env.args.get("MAC"):
+        return normalize_mac(env.args["MAC"], "CNI_ARGS")
+    return conf.mac
+
+
+def render_external_ids(conf: NetConf, env: CniEnv) -> dict[str, str]:
+    """The user's externalIDs with {{.Field}} templates filled from the CNI env."""
+    values = {
+        "PodNamespace": env.args.get("K8S_POD_NAMESPACE", ""),
+        "PodName": env.args.get("K8S_POD_NAME", ""),
+        "PodUID": env.args.get("K8S_POD_UID", ""),
+        "ContainerID": env.container_id,
+        "IfName": env.ifname,
+    }
+    return {key: _TEMPLATE.sub(lambda m: values[m.group(1)], value) for key, value in conf.external_ids.items()}

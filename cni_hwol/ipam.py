@@ -1,0 +1,99 @@
+"""Delegate address management to an IPAM plugin found on CNI_PATH.
+
+The IPAM plugin gets our own stdin and environment with CNI_COMMAND set, as
+the reference plugins do. If it does not speak the netconf's cniVersion (an
+older host-local and a 1.1.0 config), we ask it which versions it speaks and
+retry with the newest one we share; the result is converted back later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Mapping
+
+from cni_hwol.cni.errors import INCOMPATIBLE_VERSION, INVALID_NETCONF, IPAM_ERROR, CNIError
+from cni_hwol.cni.versions import SUPPORTED_VERSIONS, version_tuple
+
+TIMEOUT_SECONDS = 60
+
+
+def find_plugin(name: str, cni_path: tuple[str, ...]) -> str:
+    for directory in cni_path:
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise CNIError(
+        INVALID_NETCONF,
+        f"IPAM plugin {name!r} not found in CNI_PATH ({':'.join(cni_path) or 'empty'})",
+    )
+
+
+def _exec(plugin: str, command: str, stdin: bytes, environ: Mapping[str, str]) -> tuple[int, bytes, bytes]:
+    env = dict(environ)
+    env["CNI_COMMAND"] = command
+    try:
+        done = subprocess.run([plugin], input=stdin, env=env, capture_output=True, timeout=TIMEOUT_SECONDS, check=False)
+    except subprocess.TimeoutExpired:
+        raise CNIError(IPAM_ERROR, f"IPAM plugin {plugin} {command} timed out after {TIMEOUT_SECONDS}s") from None
+    except OSError as exc:
+        raise CNIError(IPAM_ERROR, f"cannot run IPAM plugin {plugin}", str(exc)) from None
+    return done.returncode, done.stdout, done.stderr
+
+
+def _error_of(plugin: str, command: str, stdout: bytes, stderr: bytes) -> CNIError:
+    try:
+        body = json.loads(stdout)
+        return CNIError(
+            int(body.get("code") or IPAM_ERROR),
+            f"IPAM plugin {os.path.basename(plugin)} {command} failed: {body.get('msg', '')}",
+            str(body.get("details", "")),
+        )
+    except (ValueError, AttributeError, TypeError):
+        text = (stderr or stdout).decode(errors="replace").strip()[:500]
+        return CNIError(IPAM_ERROR, f"IPAM plugin {os.path.basename(plugin)} {command} failed", text)
+
+
+def _shared_version(plugin: str, environ: Mapping[str, str]) -> str | None:
+    code, stdout, _ = _exec(plugin, "VERSION", b'{"cniVersion":"0.4.0"}', environ)
+    if code != 0:
+        return None
+    try:
+        theirs = set(json.loads(stdout).get("supportedVersions", []))
+    except (ValueError, AttributeError):
+        return None
+    shared = [v for v in SUPPORTED_VERSIONS if v in theirs]
+    return max(shared, key=version_tuple) if shared else None
+
+
+def _with_version(stdin: bytes, version: str) -> bytes:
+    conf = json.loads(stdin)
+    conf["cniVersion"] = version
+    conf.pop("prevResult", None)
+    return json.dumps(conf).encode()
+
+
+def invoke(
+    plugin_type: str, command: str, stdin: bytes, cni_path: tuple[str, ...], environ: Mapping[str, str]
+) -> tuple[dict | None, bytes]:
+    """Run the IPAM plugin; answers its JSON output (None when empty) and the stdin it took."""
+    plugin = find_plugin(plugin_type, cni_path)
+    code, stdout, stderr = _exec(plugin, command, stdin, environ)
+    if code != 0:
+        error = _error_of(plugin, command, stdout, stderr)
+        if error.code != INCOMPATIBLE_VERSION:
+            raise error
+        version = _shared_version(plugin, environ)
+        if version is None:
+            raise error
+        stdin = _with_version(stdin, version)
+        code, stdout, stderr = _exec(plugin, command, stdin, environ)
+        if code != 0:
+            raise _error_of(plugin, command, stdout, stderr)
+    if not stdout.strip():
+        return None, stdin
+    try:
+        return json.loads(stdout), stdin
+    except ValueError:
+        raise CNIError(IPAM_ERROR, f"IPAM plugin {plugin_type} printed something that is not JSON") from None

@@ -1,0 +1,1 @@
+"""Linux actions: network namespaces, links, addresses, routes, ethtool features."""

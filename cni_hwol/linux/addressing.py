@@ -1,0 +1,39 @@
+"""Apply a CNI result's addresses and routes to the pod interface."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from cni_hwol.cni.result import Result
+from cni_hwol.linux.links import Link, Netlink
+
+_ROUTE_KEYS = {"priority": "priority", "table": "table", "mtu": "mtu", "advmss": "advmss"}
+
+
+def _gateway_for(result: Result, dst: str) -> str | None:
+    """CNI convention: a route without gw goes through its family's IPAM gateway."""
+    family = ipaddress.ip_network(dst, strict=False).version
+    for ip in result.ips:
+        if ip.gateway and ip.family == family:
+            return ip.gateway
+    return None
+
+
+def apply_result(nl: Netlink, link: Link, result: Result) -> None:
+    for ip in result.ips:
+        # IPAM owns these addresses, so duplicate detection would only delay
+        # the pod; NODAD also lets us announce IPv6 at once.
+        nl.add_address(link, ip.address, nodad=ip.family == 6)
+    for route in result.routes:
+        gateway = route.gw or _gateway_for(result, route.dst)
+        extras = {_ROUTE_KEYS[k]: v for k, v in route.extras.items() if k in _ROUTE_KEYS}
+        if "mtu" in extras or "advmss" in extras:
+            metrics = {"RTAX_MTU": extras.pop("mtu", 0), "RTAX_ADVMSS": extras.pop("advmss", 0)}
+            extras["metrics"] = {k: v for k, v in metrics.items() if v}
+        nl.add_route(link, str(ipaddress.ip_network(route.dst, strict=False)), gateway, **extras)
+
+
+def missing_from(nl: Netlink, link: Link, result: Result) -> list[str]:
+    """What CHECK finds absent: the result's addresses not on the link."""
+    present = {str(ipaddress.ip_interface(a)) for a in nl.addresses(link)}
+    return [ip.address for ip in result.ips if str(ipaddress.ip_interface(ip.address)) not in present]

@@ -1,0 +1,96 @@
+"""The cni-hwol executable: CNI verbs from the environment, or operator commands.
+
+Kept light: a verb imports only the modules it runs, because kubelet starts a
+new process for every pod event.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+from cni_hwol import __version__
+from cni_hwol.cni.errors import INTERNAL_ERROR, CNIError
+from cni_hwol.cni.versions import LATEST_VERSION, SUPPORTED_VERSIONS
+
+log = logging.getLogger("cni_hwol")
+
+
+def _reply_version(data: bytes) -> str:
+    """The cniVersion to answer errors in: the config's, when we speak it."""
+    try:
+        version = json.loads(data).get("cniVersion")
+    except (ValueError, AttributeError):
+        return LATEST_VERSION
+    return version if version in SUPPORTED_VERSIONS else LATEST_VERSION
+
+
+def run_cni(environ: dict[str, str], stdin: bytes) -> tuple[int, str]:
+    """One CNI invocation: answers (exit status, stdout text)."""
+    from cni_hwol.cni.env import parse_env
+    from cni_hwol.cni.netconf import MAX_STDIN_BYTES, parse_netconf
+    from cni_hwol.cni.versions import version_info
+
+    reply_version = _reply_version(stdin[: MAX_STDIN_BYTES + 1])
+    try:
+        env = parse_env(environ)
+        if env.command == "VERSION":
+            return 0, json.dumps(version_info())
+        conf = parse_netconf(stdin)
+        from cni_hwol.logs import setup_logging
+
+        setup_logging(conf.log_file, conf.log_level, f"{env.command} {env.container_id} {env.ifname}".strip())
+        return 0, _dispatch(env, conf, environ)
+    except CNIError as exc:
+        log.error("%s failed: %s", environ.get("CNI_COMMAND", "?"), exc)
+        return 1, exc.to_json(reply_version)
+    except Exception as exc:  # noqa: BLE001 - the runtime must get JSON, never a traceback
+        log.exception("unexpected failure")
+        error = CNIError(INTERNAL_ERROR, f"internal error: {type(exc).__name__}", str(exc)[:500])
+        return 1, error.to_json(reply_version)
+
+
+def _dispatch(env, conf, environ) -> str:
+    from cni_hwol.verbs.common import Invocation
+
+    inv = Invocation(env=env, conf=conf, environ=environ)
+    if env.command == "ADD":
+        from cni_hwol.verbs.add import cmd_add
+
+        return json.dumps(cmd_add(inv))
+    if env.command == "DEL":
+        from cni_hwol.verbs.delete import cmd_del
+
+        cmd_del(inv)
+        return ""
+    if env.command == "CHECK":
+        from cni_hwol.verbs.check import cmd_check
+
+        cmd_check(inv)
+        return ""
+    if env.command == "GC":
+        from cni_hwol.verbs.gc import cmd_gc
+
+        cmd_gc(inv)
+        return ""
+    from cni_hwol.verbs.status import cmd_status
+
+    cmd_status(inv)
+    return ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if args in (["--version"], ["version"]) and "CNI_COMMAND" not in os.environ:
+        print(f"cni-hwol {__version__} (CNI {', '.join(SUPPORTED_VERSIONS)})")
+        return 0
+    if args and "CNI_COMMAND" not in os.environ:
+        print(f"cni-hwol {__version__}: a CNI plugin; run it with CNI_COMMAND set, or --version", file=sys.stderr)
+        return 2
+    status, output = run_cni(dict(os.environ), sys.stdin.buffer.read() if not sys.stdin.isatty() else b"")
+    if output:
+        sys.stdout.write(output + "\n")
+        sys.stdout.flush()
+    return status

@@ -1,0 +1,140 @@
+"""The plugin's bridge-port transactions: attach, detach, find, verify.
+
+Each is one OVSDB transaction. The owner marker on Port and Interface rows
+lets DEL, GC and operators tell our ports from anyone else's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, from_ovs_map, from_ovs_set, ovs_map
+
+OWNER_KEY = "cni-hwol.owner"
+OWNER_VALUE = "cni-hwol"
+
+
+class BridgeMissing(Exception):
+    pass
+
+
+class PortNameTaken(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class PortRow:
+    uuid: str
+    name: str
+    external_ids: dict[str, str]
+
+    @property
+    def ours(self) -> bool:
+        return self.external_ids.get(OWNER_KEY) == OWNER_VALUE
+
+
+def _bridge_exists(bridge: str) -> dict:
+    # A wait with timeout 0 fails the whole transaction at once when the
+    # bridge is missing, instead of inserting rows nothing references.
+    return {
+        "op": "wait",
+        "table": "Bridge",
+        "timeout": 0,
+        "where": [["name", "==", bridge]],
+        "columns": ["name"],
+        "until": "==",
+        "rows": [{"name": bridge}],
+    }
+
+
+def attach_port(
+    client: OvsdbClient,
+    bridge: str,
+    name: str,
+    interface_ids: dict[str, str],
+    port_ids: dict[str, str],
+    vlan: int | None,
+) -> str:
+    """Add a system port for netdev `name` to `bridge`; answers the Port uuid."""
+    port_row: dict = {
+        "name": name,
+        "interfaces": ["named-uuid", "iface"],
+        "external_ids": ovs_map({**port_ids, OWNER_KEY: OWNER_VALUE}),
+    }
+    if vlan is not None:
+        port_row["tag"] = vlan
+    try:
+        results = client.transact(
+            _bridge_exists(bridge),
+            {
+                "op": "insert",
+                "table": "Interface",
+                "uuid-name": "iface",
+                "row": {"name": name, "type": "", "external_ids": ovs_map({**interface_ids, OWNER_KEY: OWNER_VALUE})},
+            },
+            {"op": "insert", "table": "Port", "uuid-name": "port", "row": port_row},
+            {
+                "op": "mutate",
+                "table": "Bridge",
+                "where": [["name", "==", bridge]],
+                "mutations": [["ports", "insert", ["set", [["named-uuid", "port"]]]]],
+            },
+            {"op": "comment", "comment": f"cni-hwol: attach {name} to {bridge}"},
+        )
+    except OvsdbError as exc:
+        if exc.op_index == 0:
+            raise BridgeMissing(bridge) from None
+        if exc.error == "constraint violation" and "index" in exc.details:
+            raise PortNameTaken(name) from None
+        raise
+    return results[2]["uuid"][1]
+
+
+def detach_port(client: OvsdbClient, port_uuid: str) -> bool:
+    """Remove the port from whichever bridge holds it; False when none did.
+
+    Port and Interface rows are not root rows, so OVSDB deletes them as soon
+    as no bridge refers to them.
+    """
+    results = client.transact(
+        {
+            "op": "mutate",
+            "table": "Bridge",
+            "where": [["ports", "includes", ["uuid", port_uuid]]],
+            "mutations": [["ports", "delete", ["uuid", port_uuid]]],
+        },
+        {"op": "comment", "comment": f"cni-hwol: detach port {port_uuid}"},
+    )
+    return results[0].get("count", 0) > 0
+
+
+def find_port(client: OvsdbClient, name: str) -> PortRow | None:
+    rows = client.transact(
+        {"op": "select", "table": "Port", "where": [["name", "==", name]], "columns": ["_uuid", "name", "external_ids"]}
+    )[0]["rows"]
+    if not rows:
+        return None
+    row = rows[0]
+    return PortRow(row["_uuid"][1], row["name"], from_ovs_map(row["external_ids"]))
+
+
+def port_on_bridge(client: OvsdbClient, bridge: str, name: str) -> tuple[PortRow | None, bool]:
+    """The port named `name` and whether `bridge` holds it, in one read."""
+    bridge_rows, port_rows = (
+        r["rows"]
+        for r in client.transact(
+            {"op": "select", "table": "Bridge", "where": [["name", "==", bridge]], "columns": ["ports"]},
+            {
+                "op": "select",
+                "table": "Port",
+                "where": [["name", "==", name]],
+                "columns": ["_uuid", "name", "external_ids"],
+            },
+        )
+    )
+    if not port_rows:
+        return None, False
+    row = port_rows[0]
+    port = PortRow(row["_uuid"][1], row["name"], from_ovs_map(row["external_ids"]))
+    held = bool(bridge_rows) and ["uuid", port.uuid] in from_ovs_set(bridge_rows[0]["ports"])
+    return port, held

@@ -1,0 +1,224 @@
+"""ADD: give the pod its VF, put the representor on the bridge, delegate IPAM.
+
+Each step pushes its undo; a failure anywhere undoes the steps before it, in
+reverse, and reports the error with nothing left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from cni_hwol.cni.errors import DEVICE_ERROR, OVS_ERROR, CNIError
+from cni_hwol.cni.netconf import render_external_ids, resolve_device_id, resolve_mac
+from cni_hwol.cni.result import Interface, Result, parse_result, render_result
+from cni_hwol.hw.representor import find_representor
+from cni_hwol.hw.sysfs import Sysfs
+from cni_hwol.ipam import invoke as invoke_ipam
+from cni_hwol.linux.addressing import apply_result
+from cni_hwol.linux.announce import announce
+from cni_hwol.linux.links import Netlink, ipv6_disabled
+from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
+from cni_hwol.ovsdb.ports import BridgeMissing, PortNameTaken, attach_port, detach_port, find_port
+from cni_hwol.state import AttachmentState
+from cni_hwol.undo import Rollback
+from cni_hwol.verbs.common import (
+    Invocation,
+    connect_ovsdb,
+    open_host_netns,
+    open_pod_netns,
+    ovs_failure,
+    plugin_external_ids,
+)
+from cni_hwol.verbs.delete import teardown
+from cni_hwol.verbs.vf_moves import (
+    host_vf_link,
+    prepare_representor,
+    random_mac,
+    restore_representor,
+    return_vf,
+    usable_mac,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _refuse_if_held(inv: Invocation, device_id: str) -> None:
+    holder = inv.store.device_holder(device_id)
+    if holder is not None and holder != inv.key and inv.store.load(holder) is not None:
+        raise CNIError(
+            DEVICE_ERROR,
+            f"VF {device_id} is already attached to container {holder.container_id} "
+            f"as {holder.ifname} (network {holder.network})",
+        )
+
+
+def _ipam_stdin(inv: Invocation) -> bytes:
+    conf = json.loads(inv.conf.raw)
+    conf.pop("prevResult", None)
+    return json.dumps(conf).encode()
+
+
+def _attach(inv: Invocation, state: AttachmentState, device_id: str) -> str:
+    ids = plugin_external_ids(inv, device_id)
+    interface_ids = {**render_external_ids(inv.conf, inv.env), **ids}
+    with connect_ovsdb(inv.conf.ovsdb_socket) as ovsdb:
+        try:
+            try:
+                return attach_port(ovsdb, inv.conf.bridge, state.representor, interface_ids, ids, inv.conf.vlan)
+            except PortNameTaken:
+                # A port for this representor is left from an earlier attachment
+                # of the same VF (we hold the VF, so it cannot be live); replace
+                # it if it is ours, refuse if someone else made it.
+                port = find_port(ovsdb, state.representor)
+                if port is None or not port.ours:
+                    raise CNIError(
+                        OVS_ERROR,
+                        f"an OVS port named {state.representor} already exists and was not made by cni-hwol",
+                    ) from None
+                detach_port(ovsdb, port.uuid)
+                return attach_port(ovsdb, inv.conf.bridge, state.representor, interface_ids, ids, inv.conf.vlan)
+        except BridgeMissing:
+            raise CNIError(
+                OVS_ERROR, f"OVS bridge {inv.conf.bridge} does not exist in {inv.conf.ovsdb_socket}"
+            ) from None
+        except (OvsdbError, OvsdbUnavailable) as exc:
+            raise ovs_failure(f"adding port {state.representor} to {inv.conf.bridge}", exc) from None
+
+
+def _detach(state: AttachmentState, port_uuid: str) -> None:
+    with connect_ovsdb(state.ovsdb_socket) as ovsdb:
+        detach_port(ovsdb, port_uuid)
+
+
+def cmd_add(inv: Invocation) -> dict:
+    env, conf, store, key = inv.env, inv.conf, inv.store, inv.key
+    device_id = resolve_device_id(conf, env)
+    requested_mac = resolve_mac(conf, env)
+    netns_fd = open_pod_netns(env.netns)
+    host_fd = open_host_netns()
+    try:
+        with store.lock_attachment(key), store.lock_device(device_id):
+            leftover = store.load(key)
+            if leftover is not None:
+                log.warning("ADD over an unfinished attachment %s: cleaning it first", key.describe())
+                teardown(inv, leftover)
+                store.release_device(leftover.device_id, key)
+                store.remove(key)
+            _refuse_if_held(inv, device_id)
+            return _add_locked(inv, device_id, requested_mac, netns_fd, host_fd)
+    finally:
+        os.close(netns_fd)
+        os.close(host_fd)
+
+
+def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netns_fd: int, host_fd: int) -> dict:
+    env, conf, store, key = inv.env, inv.conf, inv.store, inv.key
+    sysfs = Sysfs(conf.sysfs_root)
+    vf = sysfs.resolve_vf(device_id)
+    rep_found = find_representor(vf, sysfs)
+
+    with Netlink() as host, Netlink(netns_fd) as pod, Rollback() as undo:
+        # 1. Everything we will touch exists; nothing is changed yet.
+        vf_link = host_vf_link(host, sysfs, device_id)
+        if vf_link is None:
+            raise CNIError(
+                DEVICE_ERROR,
+                f"VF {device_id} has no netdev in the host network namespace "
+                f"(sysfs lists {sysfs.netdevs_of(sysfs.pci_device(device_id)) or 'none'}): "
+                "it is in use by another pod or its driver is not bound",
+            )
+        rep = host.get(rep_found.netdev)
+        if rep is None:
+            raise CNIError(
+                DEVICE_ERROR, f"representor {rep_found.netdev} of VF {device_id} is not in the host namespace"
+            )
+        if pod.get(env.ifname) is not None:
+            raise CNIError(DEVICE_ERROR, f"the pod already has an interface named {env.ifname}")
+        mtu = conf.mtu or vf_link.mtu
+        mac = requested_mac or (vf_link.mac if usable_mac(vf_link.mac) else random_mac())
+
+        # 2. Remember how things were, before changing any of them.
+        state = AttachmentState(
+            network=conf.name,
+            container_id=env.container_id,
+            ifname=env.ifname,
+            netns=env.netns,
+            device_id=device_id,
+            pf_device_id=vf.pf_pci_address,
+            vf_index=vf.vf_index,
+            vf_name=vf_link.name,
+            vf_mac=vf_link.mac,
+            vf_mtu=vf_link.mtu,
+            representor=rep.name,
+            representor_mtu=rep.mtu,
+            representor_was_up=rep.up,
+            representor_ipv6_disabled=ipv6_disabled(rep.name),
+            bridge=conf.bridge,
+            ovsdb_socket=conf.ovsdb_socket,
+            pod_mac=mac,
+            pod_mtu=mtu,
+            ipam_stdin=_ipam_stdin(inv).decode() if conf.ipam else "",
+            pod_args={k: v for k, v in env.args.items() if k.startswith("K8S_POD_")},
+        )
+        store.save(state)
+        store.claim_device(device_id, key)
+        undo.push("forget the attachment", store.remove, key)
+        undo.push("release the VF claim", store.release_device, device_id, key)
+
+        # 3. The VF into the pod, renamed in the same request; MAC, MTU, up.
+        host.move(vf_link, netns_fd, env.ifname)
+        undo.push("bring the VF home", return_vf, host, host_fd, sysfs, state, state.netns)
+        pod_link = pod.get(env.ifname)
+        if pod_link is None:
+            raise CNIError(DEVICE_ERROR, f"VF {device_id} vanished while moving into the pod")
+        if pod_link.mac != mac:
+            pod.set_mac(pod_link, mac)
+        if pod_link.mtu != mtu:
+            pod.set_mtu(pod_link, mtu)
+        pod.set_up(pod_link)
+
+        # 4. The representor: ready for offload, then on the bridge.
+        undo.push("restore the representor", restore_representor, host, state)
+        prepare_representor(host, rep, mtu)
+        port_uuid = _attach(inv, state, device_id)
+        undo.push(f"remove OVS port {rep.name}", _detach, state, port_uuid)
+        state.port_uuid = port_uuid
+
+        # 5. Addresses from IPAM, applied inside the pod and announced.
+        result = Result()
+        if conf.ipam:
+            ipam_out, ipam_stdin = invoke_ipam(conf.ipam["type"], "ADD", _ipam_stdin(inv), env.path, inv.environ)
+            state.ipam_stdin = ipam_stdin.decode()
+            undo.push(
+                "release the IPAM lease", invoke_ipam, conf.ipam["type"], "DEL", ipam_stdin, env.path, inv.environ
+            )
+            result = parse_result(ipam_out or {})
+        pod_link = pod.get(env.ifname) or pod_link
+        result.interfaces = [
+            Interface(name=rep.name, mac=rep.mac),
+            Interface(name=env.ifname, mac=pod_link.mac, sandbox=env.netns, mtu=pod_link.mtu, pci_id=device_id),
+        ]
+        for ip in result.ips:
+            ip.interface = 1
+        if conf.dns:
+            result.dns = conf.dns
+        apply_result(pod, pod_link, result)
+        announce(netns_fd, env.ifname, pod_link.mac, [ip.address for ip in result.ips])
+
+        # 6. Done: record the outcome, keep every change.
+        body = render_result(result, conf.cni_version)
+        state.result = body
+        store.save(state)
+        undo.commit()
+    log.info(
+        "added %s: VF %s as %s, representor %s (%s) on %s",
+        key.describe(),
+        device_id,
+        env.ifname,
+        rep.name,
+        rep_found.source,
+        conf.bridge,
+    )
+    return body

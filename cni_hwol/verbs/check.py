@@ -1,0 +1,59 @@
+"""CHECK: the attachment is still as ADD left it, or a clear error says what is not."""
+
+from __future__ import annotations
+
+import os
+
+from cni_hwol.cni.errors import DEVICE_ERROR, INVALID_NETCONF, OVS_ERROR, UNKNOWN_CONTAINER, CNIError
+from cni_hwol.cni.result import parse_result
+from cni_hwol.linux.addressing import missing_from
+from cni_hwol.linux.links import Netlink
+from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
+from cni_hwol.ovsdb.ports import port_on_bridge
+from cni_hwol.verbs.common import Invocation, connect_ovsdb, open_pod_netns, ovs_failure
+from cni_hwol.verbs.vf_moves import is_vf
+
+
+def cmd_check(inv: Invocation) -> None:
+    env, conf = inv.env, inv.conf
+    if conf.prev_result is None:
+        raise CNIError(INVALID_NETCONF, "CHECK needs prevResult (the result of ADD)")
+    expected = parse_result(conf.prev_result)
+    state = inv.store.load(inv.key)
+    if state is None:
+        raise CNIError(UNKNOWN_CONTAINER, f"no attachment {inv.key.describe()} was made by cni-hwol")
+
+    netns_fd = open_pod_netns(env.netns)
+    try:
+        with Netlink(netns_fd) as pod:
+            link = pod.get(env.ifname)
+            if link is None or not is_vf(link, state.device_id):
+                raise CNIError(DEVICE_ERROR, f"VF {state.device_id} is not in the pod as {env.ifname}")
+            if not link.up:
+                raise CNIError(DEVICE_ERROR, f"{env.ifname} in the pod is down")
+            if state.pod_mac and link.mac != state.pod_mac:
+                raise CNIError(DEVICE_ERROR, f"{env.ifname} has MAC {link.mac}, ADD set {state.pod_mac}")
+            missing = missing_from(pod, link, expected)
+            if missing:
+                raise CNIError(DEVICE_ERROR, f"{env.ifname} lacks address(es) {', '.join(missing)}")
+    finally:
+        os.close(netns_fd)
+
+    with Netlink() as host:
+        rep = host.get(state.representor)
+        if rep is None or not rep.up:
+            raise CNIError(DEVICE_ERROR, f"representor {state.representor} is missing or down")
+    with connect_ovsdb(state.ovsdb_socket) as ovsdb:
+        try:
+            port, held = port_on_bridge(ovsdb, state.bridge, state.representor)
+        except (OvsdbError, OvsdbUnavailable) as exc:
+            raise ovs_failure("reading the bridge", exc) from None
+    if port is None or not held:
+        raise CNIError(OVS_ERROR, f"representor {state.representor} is not a port of bridge {state.bridge}")
+    ids = port.external_ids
+    if (
+        not port.ours
+        or ids.get("cni-hwol.container-id") != env.container_id
+        or ids.get("cni-hwol.ifname") != env.ifname
+    ):
+        raise CNIError(OVS_ERROR, f"OVS port {state.representor} belongs to another attachment: {ids}")

@@ -1,0 +1,97 @@
+"""DEL: undo an attachment from its state file; idempotent, netns or not.
+
+Order: the OVS port first (if OVSDB is down we fail before touching anything,
+so the runtime's retry redoes it all), then the IPAM lease, then the VF and
+its representor, and the state last, so a DEL cut short is simply run again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from cni_hwol.cni.errors import CNIError
+from cni_hwol.hw.sysfs import Sysfs
+from cni_hwol.ipam import invoke as invoke_ipam
+from cni_hwol.linux.links import Netlink
+from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
+from cni_hwol.ovsdb.ports import detach_port, find_port
+from cni_hwol.state import AttachmentState
+from cni_hwol.verbs.common import Invocation, connect_ovsdb, open_host_netns, ovs_failure
+from cni_hwol.verbs.vf_moves import restore_representor, return_vf
+
+log = logging.getLogger(__name__)
+
+
+def _detach_from_ovs(state: AttachmentState) -> None:
+    with connect_ovsdb(state.ovsdb_socket) as ovsdb:
+        try:
+            port_uuid = state.port_uuid
+            if port_uuid is None:
+                # ADD stopped between the OVS transaction and the state write:
+                # claim the port only if its marker names this attachment.
+                port = find_port(ovsdb, state.representor)
+                ids = port.external_ids if port else {}
+                if (
+                    port
+                    and port.ours
+                    and ids.get("cni-hwol.container-id") == state.container_id
+                    and ids.get("cni-hwol.ifname") == state.ifname
+                ):
+                    port_uuid = port.uuid
+            if port_uuid is not None and detach_port(ovsdb, port_uuid):
+                log.info("removed OVS port %s (%s)", state.representor, port_uuid)
+        except (OvsdbError, OvsdbUnavailable) as exc:
+            raise ovs_failure(f"removing port {state.representor}", exc) from None
+
+
+def _release_ipam(inv: Invocation, ipam_type: str, stdin: bytes) -> None:
+    invoke_ipam(ipam_type, "DEL", stdin, inv.env.path, inv.environ)
+
+
+def teardown(inv: Invocation, state: AttachmentState) -> None:
+    """Undo everything ADD may have done for this state, in reverse order of ADD."""
+    _detach_from_ovs(state)
+    if state.ipam_stdin:
+        ipam_type = _stored_ipam_type(state)
+        if ipam_type:
+            _release_ipam(inv, ipam_type, state.ipam_stdin.encode())
+    host_fd = open_host_netns()
+    try:
+        with Netlink() as host:
+            netns_path = inv.env.netns or state.netns
+            if not return_vf(host, host_fd, Sysfs(inv.conf.sysfs_root), state, netns_path):
+                log.warning("VF %s is in no namespace we can see; left where it is", state.device_id)
+            restore_representor(host, state)
+    finally:
+        os.close(host_fd)
+
+
+def _stored_ipam_type(state: AttachmentState) -> str | None:
+    try:
+        return json.loads(state.ipam_stdin).get("ipam", {}).get("type")
+    except (ValueError, AttributeError):
+        return None
+
+
+def cmd_del(inv: Invocation) -> None:
+    store = inv.store
+    key = inv.key
+    with store.lock_attachment(key):
+        state = store.load(key)
+        if state is None:
+            # Nothing of ours is recorded (a DEL without ADD, or a second DEL).
+            # IPAM releases are idempotent; give the lease back in case ADD
+            # died after IPAM but before it could write anything.
+            if inv.conf.ipam and inv.env.path:
+                try:
+                    _release_ipam(inv, inv.conf.ipam["type"], inv.conf.raw)
+                except CNIError as exc:
+                    log.warning("IPAM DEL without state: %s", exc)
+            return
+        with store.lock_device(state.device_id):
+            teardown(inv, state)
+            store.release_device(state.device_id, key)
+            store.remove(key)
+    log.info("deleted attachment %s (VF %s)", key.describe(), state.device_id)

@@ -1,0 +1,69 @@
+"""GC (CNI 1.1): remove every attachment of this network the runtime no longer lists.
+
+Attachments are found in the state directory and, for ports whose state file
+was lost, among OVS ports carrying our owner marker.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from cni_hwol.cni.errors import TRY_AGAIN_LATER, CNIError
+from cni_hwol.ipam import invoke as invoke_ipam
+from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable, from_ovs_map, ovs_map
+from cni_hwol.ovsdb.ports import OWNER_KEY, OWNER_VALUE, detach_port
+from cni_hwol.verbs.common import Invocation, connect_ovsdb, ovs_failure
+from cni_hwol.verbs.delete import teardown
+
+log = logging.getLogger(__name__)
+
+
+def cmd_gc(inv: Invocation) -> None:
+    valid = {(a.get("containerID"), a.get("ifname")) for a in inv.conf.valid_attachments or ()}
+    store = inv.store
+    failures = []
+    for state in store.all_attachments():
+        if state.network != inv.conf.name or (state.container_id, state.ifname) in valid:
+            continue
+        try:
+            with store.lock_attachment(state.key), store.lock_device(state.device_id):
+                teardown(inv, state)
+                store.release_device(state.device_id, state.key)
+                store.remove(state.key)
+            log.info("GC removed %s", state.key.describe())
+        except CNIError as exc:
+            failures.append(f"{state.key.describe()}: {exc}")
+    _collect_orphan_ports(inv, valid)
+    if inv.conf.ipam:
+        invoke_ipam(inv.conf.ipam["type"], "GC", inv.conf.raw, inv.env.path, inv.environ)
+    if failures:
+        raise CNIError(TRY_AGAIN_LATER, "GC could not remove every stale attachment", "; ".join(failures))
+
+
+def _collect_orphan_ports(inv: Invocation, valid: set) -> None:
+    """Ports we own for this network whose attachment is neither valid nor on record."""
+    recorded = {(s.container_id, s.ifname) for s in inv.store.all_attachments()}
+    with connect_ovsdb(inv.conf.ovsdb_socket) as ovsdb:
+        try:
+            rows = ovsdb.transact(
+                {
+                    "op": "select",
+                    "table": "Port",
+                    "columns": ["_uuid", "name", "external_ids"],
+                    "where": [
+                        [
+                            "external_ids",
+                            "includes",
+                            ovs_map({OWNER_KEY: OWNER_VALUE, "cni-hwol.network": inv.conf.name}),
+                        ]
+                    ],
+                }
+            )[0]["rows"]
+            for row in rows:
+                ids = from_ovs_map(row["external_ids"])
+                owner = (ids.get("cni-hwol.container-id"), ids.get("cni-hwol.ifname"))
+                if owner not in valid and owner not in recorded:
+                    detach_port(ovsdb, row["_uuid"][1])
+                    log.info("GC removed orphan OVS port %s of %s", row["name"], owner)
+        except (OvsdbError, OvsdbUnavailable) as exc:
+            raise ovs_failure("collecting orphan ports", exc) from None

@@ -1,0 +1,124 @@
+"""Moving a VF into a pod and back, and preparing its representor.
+
+A VF is always identified by its PCI address: in the pod by its name plus the
+parent device the kernel reports, and in the host through sysfs, which lists
+the VF's current netdev name whatever it was renamed to (the kernel brings a
+VF home from a destroyed namespace under its in-pod name, or devN).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+from cni_hwol.cni.errors import DEVICE_ERROR, CNIError
+from cni_hwol.hw.sysfs import Sysfs
+from cni_hwol.linux.ethtool import enable_feature
+from cni_hwol.linux.links import Link, Netlink, ipv6_disabled, set_ipv6_disabled
+from cni_hwol.linux.netns import NetnsGone, NotANetns, open_netns
+from cni_hwol.state import AttachmentState
+
+log = logging.getLogger(__name__)
+
+
+def is_vf(link: Link, device_id: str) -> bool:
+    """A link is our VF when its parent is that PCI function; virtual links (the
+    test rig's veths) report no parent and are trusted by name."""
+    return link.parent_device in (None, device_id)
+
+
+def usable_mac(mac: str) -> bool:
+    return bool(mac) and mac != "00:00:00:00:00:00" and not int(mac[:2], 16) & 1
+
+
+def random_mac() -> str:
+    octets = [random.randrange(256) for _ in range(6)]
+    octets[0] = (octets[0] & 0xFE) | 0x02  # unicast, locally administered
+    return ":".join(f"{o:02x}" for o in octets)
+
+
+def host_vf_link(host: Netlink, sysfs: Sysfs, device_id: str) -> Link | None:
+    """The VF's netdev in the host namespace, by PCI address; None when it is elsewhere."""
+    names = sysfs.netdevs_of(sysfs.pci_device(device_id))
+    for name in names:
+        link = host.get(name)
+        if link is not None and is_vf(link, device_id):
+            return link
+    return None
+
+
+def prepare_representor(host: Netlink, rep: Link, min_mtu: int) -> None:
+    """MTU at least the VF's, no IPv6 of its own, hw-tc-offload on where possible, up."""
+    if rep.mtu < min_mtu:
+        host.set_mtu(rep, min_mtu)
+    if ipv6_disabled(rep.name) == "0":
+        set_ipv6_disabled(rep.name, "1")
+    try:
+        outcome = enable_feature(rep.name, "hw-tc-offload")
+    except OSError as exc:
+        outcome = f"unsupported ({exc.strerror})"
+    if outcome.startswith("unsupported"):
+        log.warning("representor %s: hw-tc-offload %s; flows stay in software", rep.name, outcome)
+    if not rep.up:
+        host.set_up(rep)
+
+
+def restore_representor(host: Netlink, state: AttachmentState) -> None:
+    rep = host.get(state.representor)
+    if rep is None:
+        log.warning("representor %s is gone; nothing to restore on it", state.representor)
+        return
+    if not state.representor_was_up and rep.up:
+        host.set_down(rep)
+    if rep.mtu != state.representor_mtu:
+        host.set_mtu(rep, state.representor_mtu)
+    if state.representor_ipv6_disabled is not None and ipv6_disabled(rep.name) != state.representor_ipv6_disabled:
+        set_ipv6_disabled(rep.name, state.representor_ipv6_disabled)
+
+
+def _restore_host_vf(host: Netlink, link: Link, state: AttachmentState) -> None:
+    if link.name != state.vf_name:
+        if link.up:
+            host.set_down(link)
+        if host.get(state.vf_name) is not None:
+            raise CNIError(
+                DEVICE_ERROR,
+                f"cannot give VF {state.device_id} back its name {state.vf_name}: another link has it",
+            )
+        host.rename(link, state.vf_name)
+        link = host.get(state.vf_name) or link
+    if state.vf_mac and link.mac != state.vf_mac and usable_mac(state.vf_mac):
+        host.set_mac(link, state.vf_mac)
+    if state.vf_mtu and link.mtu != state.vf_mtu:
+        host.set_mtu(link, state.vf_mtu)
+
+
+def return_vf(host: Netlink, host_fd: int, sysfs: Sysfs, state: AttachmentState, netns_path: str) -> bool:
+    """Bring the VF back to the host under its original name, MAC and MTU.
+
+    Answers False when the VF is in neither the pod nor the host namespace.
+    """
+    netns_fd = None
+    if netns_path:
+        try:
+            netns_fd = open_netns(netns_path)
+        except (NetnsGone, NotANetns):
+            netns_fd = None  # the pod is gone: the kernel already brought the VF home
+    if netns_fd is not None:
+        try:
+            with Netlink(netns_fd) as pod:
+                link = pod.get(state.ifname)
+                if link is not None and is_vf(link, state.device_id):
+                    pod.move(link, host_fd, state.vf_name)
+        finally:
+            os.close(netns_fd)
+    try:
+        link = host_vf_link(host, sysfs, state.device_id)
+    except CNIError as exc:  # the PCI function itself is gone (sriov_numvfs changed)
+        log.warning("VF %s: %s", state.device_id, exc)
+        return False
+    if link is None:
+        return False
+    _restore_host_vf(host, link, state)
+    return True
