@@ -23,9 +23,12 @@ class _Context(logging.Filter):
 
 
 def setup_logging(log_file: str | None, level: str, context: str) -> None:
-    root = logging.getLogger()
+    root = logging.getLogger("cni_hwol")
     for handler in list(root.handlers):
         root.removeHandler(handler)
+    root.propagate = False
+    # pyroute2 logs every netlink message at debug; only its warnings matter here.
+    logging.getLogger("pyroute2").setLevel(logging.WARNING)
     handler: logging.Handler
     if log_file:
         try:

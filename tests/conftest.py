@@ -1,0 +1,35 @@
+"""Shared fixtures. End-to-end tests need root and the tools .ci/setup installs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+E2E_TOOLS = ("ovsdb-server", "ovs-vswitchd", "ovs-vsctl", "go", "ip", "ping", "ethtool")
+
+
+def e2e_missing() -> str | None:
+    if os.geteuid() != 0:
+        return "end-to-end tests need root (network namespaces, veth pairs)"
+    missing = [tool for tool in E2E_TOOLS if shutil.which(tool) is None]
+    if missing:
+        return f"missing {', '.join(missing)}: run .ci/setup"
+    if not os.path.exists("/usr/lib/cni/host-local"):
+        return "missing Debian's containernetworking-plugins: run .ci/setup"
+    return None
+
+
+@pytest.fixture
+def node():
+    """A fresh simulated node (2 PFs x 4 VFs, OVS with br-int), torn down after the test."""
+    reason = e2e_missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from tests.simnode import SimNode
+
+    with SimNode() as sim:
+        yield sim

@@ -1,0 +1,135 @@
+"""ADD, CHECK, DEL through a libcni client on the simulated node."""
+
+from __future__ import annotations
+
+import json
+
+BANDWIDTH = {
+    "bandwidth": {
+        "ingressRate": 1_000_000_000,
+        "ingressBurst": 10_000_000,
+        "egressRate": 1_000_000_000,
+        "egressBurst": 10_000_000,
+    }
+}
+
+
+def address_of(result: dict) -> str:
+    return result["ips"][0]["address"].split("/")[0]
+
+
+def test_two_pods_on_two_pfs_ping_through_br_int_and_the_node_is_restored(node):
+    before = node.snapshot()
+    pod1, pod2 = node.create_pod("pod1"), node.create_pod("pod2")
+    vf1, vf2 = node.vf(0, 1), node.vf(1, 1)
+
+    # Multus-style runtimeConfig for one pod, CNI_ARGS for the other.
+    r1 = json.loads(node.cnitool_run("add", pod1, vf1.pci, cap_args=BANDWIDTH).stdout)
+    r2 = json.loads(node.cnitool_run("add", pod2, cap_args=BANDWIDTH, deviceID=vf2.pci).stdout)
+
+    assert [i["name"] for i in r1["interfaces"]][:2] == [vf1.rep_name, "net1"]  # bandwidth appends its ifb
+    assert r1["interfaces"][1]["sandbox"] == pod1.netns
+    assert r1["ips"][0]["interface"] == 1
+    assert sorted(node.ovs.ports("br-int")) == sorted([vf1.rep_name, vf2.rep_name])
+    assert node.ping(pod1, address_of(r2)).returncode == 0
+    assert node.ping(pod2, address_of(r1)).returncode == 0
+
+    node.cnitool_run("check", pod1, vf1.pci, cap_args=BANDWIDTH)
+    node.cnitool_run("check", pod2, cap_args=BANDWIDTH, deviceID=vf2.pci)
+
+    for pod in (pod1, pod2):
+        node.cnitool_run("del", pod, cap_args=BANDWIDTH)
+        node.cnitool_run("del", pod, cap_args=BANDWIDTH)  # a second DEL is fine
+    assert node.snapshot() == before
+
+
+def test_pod_interface_gets_the_vf_with_requested_mac_and_mtu(node):
+    ipam = {
+        "type": "host-local",
+        "subnet": node.subnet,
+        "dataDir": str(node.ipam_dir),
+        "routes": [{"dst": "0.0.0.0/0"}, {"dst": "10.96.0.0/12", "gw": "192.168.1.254"}],
+    }
+    node.write_conflist("hwol", mtu=9000, chained=False, ipam=ipam)
+    pod = node.create_pod("pod1")
+    vf = node.vf(0, 2)
+    result = json.loads(node.cnitool_run("add", pod, vf.pci, cap_args={"mac": "02:aa:bb:cc:dd:ee"}).stdout)
+    link = node.pod_link(pod)
+    assert link["address"] == "02:aa:bb:cc:dd:ee" == result["interfaces"][1]["mac"]
+    assert link["mtu"] == 9000
+    assert "UP" in link["flags"]
+    assert any(a["local"] == address_of(result) for a in link["addr_info"])
+    rep = json.loads(node.sh(f"ip -j link show {vf.rep_name}"))[0]
+    assert rep["mtu"] >= 9000 and "UP" in rep["flags"]
+    assert not any(
+        a["family"] == "inet6" for a in json.loads(node.sh(f"ip -j addr show {vf.rep_name}"))[0]["addr_info"]
+    )
+    routes = {r["dst"]: r.get("gateway") for r in json.loads(node.pod_sh(pod, "ip -j route show"))}
+    assert routes["default"] == result["ips"][0]["gateway"]  # a route without gw uses IPAM's gateway
+    assert routes["10.96.0.0/12"] == "192.168.1.254"
+    node.cnitool_run("del", pod)
+
+
+def test_ovs_port_carries_external_ids_vlan_and_owner(node):
+    node.write_conflist(
+        "hwol", chained=False, vlan=100, externalIDs={"iface-id": "{{.PodNamespace}}_{{.PodName}}", "attached-mac": "x"}
+    )
+    pod = node.create_pod("pod1")
+    vf = node.vf(0, 0)
+    node.cnitool_run("add", pod, vf.pci)
+    ids = node.ovs.column("Interface", vf.rep_name, "external_ids")
+    assert ids["iface-id"] == "default_pod1"
+    assert ids["attached-mac"] == "x"
+    assert ids["cni-hwol.container-id"] == pod.container_id
+    assert ids["cni-hwol.device-id"] == vf.pci
+    assert ids["cni-hwol.pod-uid"] == pod.uid
+    assert ids["cni-hwol.owner"] == "cni-hwol"
+    assert node.ovs.column("Port", vf.rep_name, "external_ids")["cni-hwol.ifname"] == "net1"
+    assert node.ovs.column("Port", vf.rep_name, "tag") == 100
+    node.cnitool_run("del", pod)
+    assert node.ovs.ports("br-int") == []
+
+
+def test_del_after_the_namespace_is_gone_finds_the_vf_by_pci_address(node):
+    before = node.snapshot()
+    pod = node.create_pod("pod1")
+    vf = node.vf(0, 3)
+    node.cnitool_run("add", pod, vf.pci)
+    node.destroy_pod(pod)  # the VF comes home as "net1", as the kernel does
+    assert node.sysfs.vf_netdevs(vf.pci) == ["net1"]
+    node.cnitool_run("del", pod)
+    assert node.snapshot() == before
+
+
+def test_vf_coming_home_as_devN_is_renamed_back(node):
+    before_links = node.sh("ip -br link")
+    pod = node.create_pod("pod1")
+    vf = node.vf(1, 2)
+    node.cnitool_run("add", pod, vf.pci)
+    node.sh("ip link add net1 type veth peer name net1peer")  # the in-pod name is taken on the host
+    node.destroy_pod(pod)
+    assert node.sysfs.vf_netdevs(vf.pci) == ["dev0"]
+    node.cnitool_run("del", pod)
+    node.sh("ip link del net1")
+    assert node.sysfs.vf_netdevs(vf.pci) == [vf.vf_name]
+    assert node.sh("ip -br link") == before_links
+
+
+def test_del_without_add_succeeds_and_changes_nothing(node):
+    before = node.snapshot()
+    pod = node.create_pod("pod1")
+    node.cnitool_run("del", pod)
+    node.cnitool_run("del", pod)
+    assert node.snapshot() == before
+
+
+def test_check_reports_a_port_removed_behind_our_back(node):
+    node.write_conflist("hwol", chained=False)
+    pod = node.create_pod("pod1")
+    vf = node.vf(0, 1)
+    node.cnitool_run("add", pod, vf.pci)
+    node.ovs.vsctl("del-port", "br-int", vf.rep_name)
+    done = node.cnitool_run("check", pod, vf.pci, check=False)
+    assert done.returncode != 0
+    assert f"{vf.rep_name} is not a port of bridge br-int" in done.stderr.decode()
+    node.cnitool_run("del", pod)

@@ -1,0 +1,118 @@
+"""A private Open vSwitch: ovsdb-server and ovs-vswitchd from a temp directory.
+
+ovs-vswitchd runs inside the simulated node's namespace, so its bridges and
+the representors it opens live there; the userspace datapath
+(datapath_type=netdev) stands in for the kernel module this machine lacks.
+The test rig may use ovs-vsctl; the plugin never does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+from tests.simnode.nsexec import run
+
+SCHEMA = "/usr/share/openvswitch/vswitch.ovsschema"
+
+
+class Ovs:
+    def __init__(self, workdir: Path, netns: str) -> None:
+        self.dir = workdir
+        self.netns = netns
+        self.socket = f"unix:{workdir}/db.sock"
+        self.env = {
+            **os.environ,
+            "OVS_RUNDIR": str(workdir),
+            "OVS_LOGDIR": str(workdir),
+            "OVS_DBDIR": str(workdir),
+            "OVS_SYSCONFDIR": str(workdir),
+        }
+
+    def start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        run(["ovsdb-tool", "create", str(self.dir / "conf.db"), SCHEMA], env=self.env)
+        run(
+            [
+                "ovsdb-server",
+                str(self.dir / "conf.db"),
+                f"--remote=p{self.socket}",
+                f"--pidfile={self.dir}/ovsdb-server.pid",
+                f"--log-file={self.dir}/ovsdb-server.log",
+                "--detach",
+                "--no-chdir",
+            ],
+            env=self.env,
+        )
+        self.vsctl("--no-wait", "init")
+        run(
+            [
+                "ovs-vswitchd",
+                self.socket,
+                f"--pidfile={self.dir}/ovs-vswitchd.pid",
+                f"--log-file={self.dir}/ovs-vswitchd.log",
+                "--detach",
+                "--no-chdir",
+            ],
+            netns=self.netns,
+            env=self.env,
+        )
+
+    def vsctl(self, *args: str, check: bool = True) -> str:
+        done = run(["ovs-vsctl", f"--db={self.socket}", "--timeout=20", *args], env=self.env, check=check)
+        return done.stdout.decode().strip()
+
+    def add_bridge(self, name: str) -> None:
+        self.vsctl("add-br", name, "--", "set", "bridge", name, "datapath_type=netdev")
+        run(["ip", "link", "set", name, "up"], netns=self.netns)
+
+    def column(self, table: str, record: str, column: str):
+        """One column of one row, decoded from ovs-vsctl's JSON (maps become dicts)."""
+        import json
+
+        out = json.loads(self.vsctl("--format=json", f"--columns={column}", "list", table, record))
+        value = out["data"][0][0]
+        if isinstance(value, list) and value[0] == "map":
+            return dict(value[1])
+        if isinstance(value, list) and value[0] == "set":
+            return value[1]
+        return value
+
+    def ports(self, bridge: str) -> list[str]:
+        out = self.vsctl("list-ports", bridge, check=False)
+        return [p for p in out.splitlines() if p]
+
+    def _pid(self, name: str) -> int | None:
+        try:
+            return int((self.dir / f"{name}.pid").read_text())
+        except (OSError, ValueError):
+            return None
+
+    def stop_database(self) -> None:
+        """Stop ovsdb-server alone (fault tests: OVSDB unreachable)."""
+        self._kill("ovsdb-server")
+
+    def _kill(self, name: str) -> None:
+        pid = self._pid(name)
+        if pid is None:
+            return
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+    def stop(self) -> None:
+        self._kill("ovs-vswitchd")
+        self._kill("ovsdb-server")

@@ -1,0 +1,142 @@
+import json
+
+import pytest
+
+from cni_hwol.cni.env import parse_env
+from cni_hwol.cni.errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, INVALID_NETCONF, CNIError
+from cni_hwol.cni.netconf import (
+    DEFAULT_BRIDGE,
+    DEFAULT_OVSDB_SOCKET,
+    parse_netconf,
+    render_external_ids,
+    resolve_device_id,
+    resolve_mac,
+)
+
+
+def conf(**keys):
+    body = {"cniVersion": "1.0.0", "name": "hwol", "type": "cni-hwol", **keys}
+    return json.dumps(body).encode()
+
+
+def env(args=""):
+    return parse_env(
+        {
+            "CNI_COMMAND": "ADD",
+            "CNI_CONTAINERID": "c1",
+            "CNI_NETNS": "/n",
+            "CNI_IFNAME": "net1",
+            "CNI_PATH": "/p",
+            "CNI_ARGS": args,
+        }
+    )
+
+
+def test_defaults():
+    nc = parse_netconf(conf())
+    assert nc.bridge == DEFAULT_BRIDGE == "br-int"
+    assert nc.ovsdb_socket == DEFAULT_OVSDB_SOCKET
+    assert nc.state_dir == "/var/lib/cni/cni-hwol"
+    assert nc.sysfs_root == "/sys"
+    assert nc.ipam == {} and nc.mtu is None and nc.vlan is None
+
+
+def test_device_id_precedence_netconf_runtime_config_cni_args():
+    e = env("deviceID=0000:03:00.4")
+    assert resolve_device_id(parse_netconf(conf(deviceID="0000:03:00.2")), e) == "0000:03:00.2"
+    assert resolve_device_id(parse_netconf(conf(runtimeConfig={"deviceID": "0000:03:00.3"})), e) == "0000:03:00.3"
+    assert resolve_device_id(parse_netconf(conf()), e) == "0000:03:00.4"
+
+
+def test_device_id_is_normalised_to_lower_case():
+    assert parse_netconf(conf(deviceID="0000:AF:00.2")).device_id == "0000:af:00.2"
+
+
+@pytest.mark.parametrize("bad", ["03:00.2", "0000:03:00.8", "../../etc", "0000:03:00.2/..", "", "x" * 100])
+def test_malformed_device_id_is_code_7(bad):
+    with pytest.raises(CNIError) as err:
+        resolve_device_id(parse_netconf(conf(deviceID=bad)) if bad else parse_netconf(conf()), env())
+    assert err.value.code == INVALID_NETCONF
+
+
+def test_missing_device_id_explains_where_it_comes_from():
+    with pytest.raises(CNIError) as err:
+        resolve_device_id(parse_netconf(conf()), env())
+    assert err.value.code == INVALID_NETCONF
+    assert "Multus" in err.value.msg
+
+
+def test_mac_precedence():
+    nc = parse_netconf(conf(mac="02:00:00:00:00:01", runtimeConfig={"mac": "02:00:00:00:00:03"}))
+    assert resolve_mac(nc, env("MAC=02:00:00:00:00:02")) == "02:00:00:00:00:03"
+    nc = parse_netconf(conf(mac="02:00:00:00:00:01"))
+    assert resolve_mac(nc, env("MAC=02:00:00:00:00:02")) == "02:00:00:00:00:02"
+    assert resolve_mac(nc, env()) == "02:00:00:00:00:01"
+
+
+@pytest.mark.parametrize("mac", ["01:00:5e:00:00:01", "00:00:00:00:00:00", "zz:00:00:00:00:00", "02:00:00:00:00"])
+def test_bad_macs(mac):
+    with pytest.raises(CNIError):
+        parse_netconf(conf(mac=mac))
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        {"mtu": "1500"},
+        {"mtu": 10},
+        {"mtu": True},
+        {"vlan": 5000},
+        {"vlan": -1},
+        {"bridge": ""},
+        {"bridge": "a" * 16},
+        {"bridge": "br int"},
+        {"ovsdbSocket": "ssl:1.2.3.4:6640"},
+        {"ovsdbSocket": "unix:relative"},
+        {"ovsdbSocket": "tcp:host:99999"},
+        {"externalIDs": {"k": 1}},
+        {"externalIDs": ["x"]},
+        {"externalIDs": {"k": "{{.Nope}}"}},
+        {"ipam": {"type": 5}},
+        {"ipam": {"type": "../evil"}},
+        {"ipam": "host-local"},
+        {"stateDir": "relative"},
+        {"sysfsRoot": "sys"},
+        {"logLevel": "loud"},
+        {"name": "bad/name"},
+        {"name": ""},
+        {"cni.dev/valid-attachments": "x"},
+    ],
+)
+def test_invalid_values_are_code_7(keys):
+    with pytest.raises(CNIError) as err:
+        parse_netconf(conf(**keys))
+    assert err.value.code == INVALID_NETCONF
+
+
+@pytest.mark.parametrize("data", [b"", b"{", b"[]", b'"x"', b"\xff\xfe", b'{"a": 1}\x00'])
+def test_undecodable_input_is_code_6(data):
+    with pytest.raises(CNIError) as err:
+        parse_netconf(data)
+    assert err.value.code == DECODE_FAILURE
+
+
+def test_huge_input_is_refused():
+    with pytest.raises(CNIError) as err:
+        parse_netconf(b" " * (2 << 20))
+    assert err.value.code == DECODE_FAILURE
+
+
+@pytest.mark.parametrize("version", ["0.1.0", "0.2.0", "2.0.0", "1.0", "latest"])
+def test_unsupported_versions_are_code_1(version):
+    with pytest.raises(CNIError) as err:
+        parse_netconf(json.dumps({"cniVersion": version, "name": "n"}).encode())
+    assert err.value.code == INCOMPATIBLE_VERSION
+
+
+def test_external_id_templates_are_filled_from_cni_args():
+    nc = parse_netconf(
+        conf(externalIDs={"iface-id": "{{.PodNamespace}}_{{.PodName}}", "c": "{{ .ContainerID }}/{{.IfName}}"})
+    )
+    ids = render_external_ids(nc, env("K8S_POD_NAMESPACE=default;K8S_POD_NAME=web"))
+    assert ids == {"iface-id": "default_web", "c": "c1/net1"}
