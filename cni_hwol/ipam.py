@@ -43,26 +43,39 @@ def _exec(plugin: str, command: str, stdin: bytes, environ: Mapping[str, str]) -
 
 
 def _error_of(plugin: str, command: str, stdout: bytes, stderr: bytes) -> CNIError:
+    """The IPAM plugin's error as ours: well-known codes (<100) pass through; its
+    plugin-specific codes mean nothing in our numbering, so they become IPAM_ERROR."""
+    name = os.path.basename(plugin)
     try:
         body = json.loads(stdout)
-        return CNIError(
-            int(body.get("code") or IPAM_ERROR),
-            f"IPAM plugin {os.path.basename(plugin)} {command} failed: {body.get('msg', '')}",
-            str(body.get("details", "")),
-        )
+        code = int(body.get("code") or IPAM_ERROR)
+        details = str(body.get("details", ""))
+        if code >= 100:
+            details = f"{name} code {code}" + (f": {details}" if details else "")
+            code = IPAM_ERROR
+        return CNIError(code, f"IPAM plugin {name} {command} failed: {body.get('msg', '')}", details)
     except (ValueError, AttributeError, TypeError):
         text = (stderr or stdout).decode(errors="replace").strip()[:500]
-        return CNIError(IPAM_ERROR, f"IPAM plugin {os.path.basename(plugin)} {command} failed", text)
+        return CNIError(IPAM_ERROR, f"IPAM plugin {name} {command} failed", text)
+
+
+def _versions_of(plugin: str, environ: Mapping[str, str]) -> set[str]:
+    code, stdout, _ = _exec(plugin, "VERSION", b'{"cniVersion":"0.4.0"}', environ)
+    if code != 0:
+        return set()
+    try:
+        return set(json.loads(stdout).get("supportedVersions", []))
+    except (ValueError, AttributeError):
+        return set()
+
+
+def speaks(plugin_type: str, version: str, cni_path: tuple[str, ...], environ: Mapping[str, str]) -> bool:
+    """Whether the IPAM plugin supports a spec version (GC and STATUS need 1.1.0)."""
+    return version in _versions_of(find_plugin(plugin_type, cni_path), environ)
 
 
 def _shared_version(plugin: str, environ: Mapping[str, str]) -> str | None:
-    code, stdout, _ = _exec(plugin, "VERSION", b'{"cniVersion":"0.4.0"}', environ)
-    if code != 0:
-        return None
-    try:
-        theirs = set(json.loads(stdout).get("supportedVersions", []))
-    except (ValueError, AttributeError):
-        return None
+    theirs = _versions_of(plugin, environ)
     shared = [v for v in SUPPORTED_VERSIONS if v in theirs]
     return max(shared, key=version_tuple) if shared else None
 

@@ -46,8 +46,11 @@ def _detach_from_ovs(state: AttachmentState) -> None:
             raise ovs_failure(f"removing port {state.representor}", exc) from None
 
 
-def _release_ipam(inv: Invocation, ipam_type: str, stdin: bytes) -> None:
-    invoke_ipam(ipam_type, "DEL", stdin, inv.env.path, inv.environ)
+def _release_ipam(inv: Invocation, ipam_type: str, stdin: bytes, state: AttachmentState | None = None) -> None:
+    environ = dict(inv.environ)
+    if state is not None:  # GC tears down attachments other than the one in CNI_* (if any)
+        environ.update(CNI_CONTAINERID=state.container_id, CNI_IFNAME=state.ifname, CNI_NETNS=state.netns)
+    invoke_ipam(ipam_type, "DEL", stdin, inv.env.path, environ)
 
 
 def teardown(inv: Invocation, state: AttachmentState) -> None:
@@ -56,7 +59,7 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
     if state.ipam_stdin:
         ipam_type = _stored_ipam_type(state)
         if ipam_type:
-            _release_ipam(inv, ipam_type, state.ipam_stdin.encode())
+            _release_ipam(inv, ipam_type, state.ipam_stdin.encode(), state)
     host_fd = open_host_netns()
     try:
         with Netlink() as host:

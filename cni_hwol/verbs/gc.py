@@ -10,6 +10,7 @@ import logging
 
 from cni_hwol.cni.errors import TRY_AGAIN_LATER, CNIError
 from cni_hwol.ipam import invoke as invoke_ipam
+from cni_hwol.ipam import speaks
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable, from_ovs_map, ovs_map
 from cni_hwol.ovsdb.ports import OWNER_KEY, OWNER_VALUE, detach_port
 from cni_hwol.verbs.common import Invocation, connect_ovsdb, ovs_failure
@@ -34,8 +35,13 @@ def cmd_gc(inv: Invocation) -> None:
         except CNIError as exc:
             failures.append(f"{state.key.describe()}: {exc}")
     _collect_orphan_ports(inv, valid)
-    if inv.conf.ipam:
-        invoke_ipam(inv.conf.ipam["type"], "GC", inv.conf.raw, inv.env.path, inv.environ)
+    ipam_type = (inv.conf.ipam or {}).get("type")
+    if ipam_type and speaks(ipam_type, "1.1.0", inv.env.path, inv.environ):
+        invoke_ipam(ipam_type, "GC", inv.conf.raw, inv.env.path, inv.environ)
+    elif ipam_type:
+        # An older IPAM plugin has no GC; the leases of the attachments removed
+        # above were already released one by one through IPAM DEL.
+        log.info("IPAM plugin %s predates CNI 1.1: GC not delegated", ipam_type)
     if failures:
         raise CNIError(TRY_AGAIN_LATER, "GC could not remove every stale attachment", "; ".join(failures))
 

@@ -33,13 +33,10 @@ class VfPair:
 @dataclass
 class Pod:
     name: str
-    netns: str  # /var/run/netns/<name>
+    ns_name: str  # under /var/run/netns; kept apart from netns, which tests may point elsewhere
+    netns: str
     container_id: str
     uid: str = field(default_factory=lambda: secrets.token_hex(8))
-
-    @property
-    def ns_name(self) -> str:
-        return os.path.basename(self.netns)
 
 
 def plugin_wrapper(bin_dir: Path) -> Path:
@@ -170,6 +167,10 @@ class SimNode:
         conf.update(overrides)
         return conf
 
+    def netconf(self, cni_version: str = "1.0.0", name: str = "hwol", **overrides: object) -> dict:
+        """A single-plugin config, as a runtime hands it to cni-hwol on a direct exec."""
+        return {"cniVersion": cni_version, "name": name, **self.plugin_conf(**overrides)}
+
     def write_conflist(self, name: str, cni_version: str = "1.0.0", chained: bool = True, **overrides) -> Path:
         plugins = [self.plugin_conf(**overrides)]
         if chained:
@@ -256,7 +257,7 @@ class SimNode:
         ns = f"hwol-{self.tag}-{name}"
         ip("netns", "add", ns)
         ip("link", "set", "lo", "up", netns=f"/var/run/netns/{ns}")
-        pod = Pod(name=name, netns=f"/var/run/netns/{ns}", container_id=f"{self.tag}{name}{secrets.token_hex(4)}")
+        pod = Pod(name=name, ns_name=ns, netns=f"/var/run/netns/{ns}", container_id=f"{self.tag}{name}{secrets.token_hex(4)}")
         self.pods.append(pod)
         return pod
 

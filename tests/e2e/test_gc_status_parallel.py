@@ -1,0 +1,77 @@
+"""GC and STATUS (CNI 1.1) and parallel invocations on the simulated node."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from cni_hwol.cni import errors
+
+
+def test_parallel_adds_and_dels_never_share_a_vf_or_an_address(node):
+    before = node.snapshot()
+    node.write_conflist("hwol", chained=False)
+    pods = [(node.create_pod(f"p{i}"), vf) for i, vf in enumerate(node.vfs)]
+    for _ in range(2):
+        with ThreadPoolExecutor(len(pods)) as pool:
+            results = list(pool.map(lambda pv: node.cnitool_run("add", pv[0], pv[1].pci, check=False), pods))
+        assert [r.returncode for r in results] == [0] * len(pods), [r.stderr for r in results]
+        addresses = [json.loads(r.stdout)["ips"][0]["address"] for r in results]
+        assert len(set(addresses)) == len(pods)
+        assert sorted(node.ovs.ports("br-int")) == sorted(v.rep_name for v in node.vfs)
+        with ThreadPoolExecutor(len(pods)) as pool:
+            results = list(pool.map(lambda pv: node.cnitool_run("del", pv[0], check=False), pods))
+        assert [r.returncode for r in results] == [0] * len(pods), [r.stderr for r in results]
+        assert node.snapshot() == before
+
+
+def test_two_pods_racing_for_one_vf_one_wins(node):
+    conf = node.netconf()
+    vf = node.vf(1, 3)
+    pods = [node.create_pod("a"), node.create_pod("b")]
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(lambda p: node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, p), pods))
+    assert sorted(status for status, _, _ in outcomes) == [0, 1]
+    loser = next(body for status, body, _ in outcomes if status)
+    assert loser["code"] == errors.DEVICE_ERROR
+    for pod in pods:
+        assert node.exec_plugin("DEL", conf, pod)[0] == 0
+    assert node.ovs.ports("br-int") == []
+
+
+def test_status_ready_and_not_ready(node):
+    assert node.exec_plugin("STATUS", node.netconf(cni_version="1.1.0"))[0] == 0
+    status, body, _ = node.exec_plugin("STATUS", node.netconf(cni_version="1.1.0", bridge="br-gone"))
+    assert (status, body["code"]) == (1, errors.NOT_AVAILABLE) and "br-gone" in body["msg"]
+    status, body, _ = node.exec_plugin("STATUS", node.netconf(cni_version="1.1.0", ipam={"type": "nope"}))
+    assert body["code"] == errors.NOT_AVAILABLE and "nope" in body["msg"]
+    node.ovs.stop_database()
+    status, body, _ = node.exec_plugin("STATUS", node.netconf(cni_version="1.1.0"))
+    assert body["code"] == errors.NOT_AVAILABLE and "unreachable" in body["msg"]
+
+
+def test_gc_removes_attachments_the_runtime_no_longer_lists(node):
+    before = node.snapshot()
+    conf = node.netconf(cni_version="1.1.0")
+    keep, drop = node.create_pod("keep"), node.create_pod("drop")
+    for pod, vf in ((keep, node.vf(0, 0)), (drop, node.vf(0, 1))):
+        assert node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, pod)[0] == 0
+    valid = [{"containerID": keep.container_id, "ifname": "net1"}]
+    status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": valid})
+    assert status == 0, (body, stderr)
+    assert node.ovs.ports("br-int") == [node.vf(0, 0).rep_name]
+    assert node.sysfs.vf_netdevs(node.vf(0, 1).pci) == [node.vf(0, 1).vf_name]
+    assert node.exec_plugin("DEL", conf, keep)[0] == 0
+    node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": []})
+    assert node.snapshot() == before
+
+
+def test_gc_finds_a_port_whose_state_file_was_lost(node):
+    conf = node.netconf(cni_version="1.1.0")
+    pod = node.create_pod("p")
+    vf = node.vf(1, 1)
+    assert node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, pod)[0] == 0
+    for path in (node.state_dir / "attachments").rglob("*.json"):
+        path.unlink()
+    assert node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": []})[0] == 0
+    assert node.ovs.ports("br-int") == []
