@@ -11,11 +11,16 @@ import sys
 from tests.conftest import e2e_missing
 from tests.simnode import SimNode
 
-
 # As kubernetes.io/ingress-bandwidth and egress-bandwidth annotations set it. Also
 # needed because Debian's bandwidth 1.1.1 crashes on CHECK when it has no limit.
-BANDWIDTH = {"bandwidth": {"ingressRate": 2_000_000_000, "ingressBurst": 50_000_000,
-                           "egressRate": 2_000_000_000, "egressBurst": 50_000_000}}
+BANDWIDTH = {
+    "bandwidth": {
+        "ingressRate": 2_000_000_000,
+        "ingressBurst": 50_000_000,
+        "egressRate": 2_000_000_000,
+        "egressBurst": 50_000_000,
+    }
+}
 
 
 def say(title: str) -> None:
@@ -34,8 +39,10 @@ def main() -> int:
     with SimNode(pfs=2, vfs_per_pf=4) as node:
         say(f"Simulated node {node.ns_name}: 2 PFs in switchdev mode, 4 VFs each, OVS br-int (userspace datapath)")
         for vf in (node.vf(0, 1), node.vf(1, 1)):
-            show(f"VF {vf.pci}  PF {node.pf_address(vf.pf_index)}  vf {vf.vf_index}  netdev {vf.vf_name}  "
-                 f"representor {vf.rep_name}")
+            show(
+                f"VF {vf.pci}  PF {node.pf_address(vf.pf_index)}  vf {vf.vf_index}  netdev {vf.vf_name}  "
+                f"representor {vf.rep_name}"
+            )
         before = node.snapshot()
         conflist = node.netconf_dir / "hwol.conflist"
         say(f"NetworkAttachmentDefinition as a conflist ({conflist}): cni-hwol, portmap, bandwidth")
@@ -70,8 +77,14 @@ def main() -> int:
             node.cnitool_run("del", pod, cap_args=BANDWIDTH)
             show(f"{pod.name}: CHECK ok, DEL ok; VF {vf.pci} is {node.sysfs.vf_netdevs(vf.pci)[0]} on the node again")
         restored = node.snapshot() == before
-        say("Node after DEL: " + ("exactly as before (links, addresses, OVS ports, leases, state)"
-                                  if restored else "DIFFERENT from before"))
+        say(
+            "Node after DEL: "
+            + (
+                "exactly as before (links, addresses, OVS ports, leases, state)"
+                if restored
+                else "DIFFERENT from before"
+            )
+        )
         return 0 if restored else 1
 
 

@@ -13,6 +13,7 @@ import os
 from cni_hwol.cni.errors import DEVICE_ERROR, OVS_ERROR, CNIError
 from cni_hwol.cni.netconf import render_external_ids, resolve_device_id, resolve_mac
 from cni_hwol.cni.result import Interface, Result, parse_result, render_result
+from cni_hwol.crashpoints import crash_point
 from cni_hwol.hw.representor import find_representor
 from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.ipam import invoke as invoke_ipam
@@ -166,10 +167,12 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         store.claim_device(device_id, key)
         undo.push("forget the attachment", store.remove, key)
         undo.push("release the VF claim", store.release_device, device_id, key)
+        crash_point("state-written")
 
         # 3. The VF into the pod, renamed in the same request; MAC, MTU, up.
         host.move(vf_link, netns_fd, env.ifname)
         undo.push("bring the VF home", return_vf, host, host_fd, sysfs, state, state.netns)
+        crash_point("vf-moved")
         pod_link = pod.get(env.ifname)
         if pod_link is None:
             raise CNIError(DEVICE_ERROR, f"VF {device_id} vanished while moving into the pod")
@@ -178,6 +181,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         if pod_link.mtu != mtu:
             pod.set_mtu(pod_link, mtu)
         pod.set_up(pod_link)
+        crash_point("vf-configured")
 
         # 4. The representor: ready for offload, then on the bridge.
         undo.push("restore the representor", restore_representor, host, state)
@@ -185,6 +189,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         port_uuid = _attach(inv, state, device_id)
         undo.push(f"remove OVS port {rep.name}", _detach, state, port_uuid)
         state.port_uuid = port_uuid
+        crash_point("ovs-attached")
 
         # 5. Addresses from IPAM, applied inside the pod and announced.
         result = Result()
@@ -195,6 +200,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
                 "release the IPAM lease", invoke_ipam, conf.ipam["type"], "DEL", ipam_stdin, env.path, inv.environ
             )
             result = parse_result(ipam_out or {})
+            crash_point("ipam-done")
         pod_link = pod.get(env.ifname) or pod_link
         result.interfaces = [
             Interface(name=rep.name, mac=rep.mac),
@@ -206,6 +212,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             result.dns = conf.dns
         apply_result(pod, pod_link, result)
         announce(netns_fd, env.ifname, pod_link.mac, [ip.address for ip in result.ips])
+        crash_point("addresses-applied")
 
         # 6. Done: record the outcome, keep every change.
         body = render_result(result, conf.cni_version)

@@ -257,7 +257,9 @@ class SimNode:
         ns = f"hwol-{self.tag}-{name}"
         ip("netns", "add", ns)
         ip("link", "set", "lo", "up", netns=f"/var/run/netns/{ns}")
-        pod = Pod(name=name, ns_name=ns, netns=f"/var/run/netns/{ns}", container_id=f"{self.tag}{name}{secrets.token_hex(4)}")
+        pod = Pod(
+            name=name, ns_name=ns, netns=f"/var/run/netns/{ns}", container_id=f"{self.tag}{name}{secrets.token_hex(4)}"
+        )
         self.pods.append(pod)
         return pod
 

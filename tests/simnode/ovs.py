@@ -35,31 +35,30 @@ class Ovs:
     def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         run(["ovsdb-tool", "create", str(self.dir / "conf.db"), SCHEMA], env=self.env)
-        run(
-            [
-                "ovsdb-server",
-                str(self.dir / "conf.db"),
-                f"--remote=p{self.socket}",
-                f"--pidfile={self.dir}/ovsdb-server.pid",
-                f"--log-file={self.dir}/ovsdb-server.log",
-                "--detach",
-                "--no-chdir",
-            ],
-            env=self.env,
-        )
+        self.start_database()
         self.vsctl("--no-wait", "init")
-        run(
-            [
-                "ovs-vswitchd",
-                self.socket,
-                f"--pidfile={self.dir}/ovs-vswitchd.pid",
-                f"--log-file={self.dir}/ovs-vswitchd.log",
-                "--detach",
-                "--no-chdir",
-            ],
-            netns=self.netns,
-            env=self.env,
-        )
+        vswitchd = [
+            "ovs-vswitchd",
+            self.socket,
+            f"--pidfile={self.dir}/ovs-vswitchd.pid",
+            f"--log-file={self.dir}/ovs-vswitchd.log",
+            "--detach",
+            "--no-chdir",
+        ]
+        run(vswitchd, netns=self.netns, env=self.env)
+
+    def start_database(self) -> None:
+        """Start ovsdb-server (again, after stop_database) on the same database file."""
+        server = [
+            "ovsdb-server",
+            str(self.dir / "conf.db"),
+            f"--remote=p{self.socket}",
+            f"--pidfile={self.dir}/ovsdb-server.pid",
+            f"--log-file={self.dir}/ovsdb-server.log",
+            "--detach",
+            "--no-chdir",
+        ]
+        run(server, env=self.env)
 
     def vsctl(self, *args: str, check: bool = True) -> str:
         done = run(["ovs-vsctl", f"--db={self.socket}", "--timeout=20", *args], env=self.env, check=check)

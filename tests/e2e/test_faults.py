@@ -1,0 +1,92 @@
+"""Faults during ADD and DEL: after each, DEL (or GC) leaves the node exactly as
+before, and a new ADD of the same VF works."""
+
+from __future__ import annotations
+
+import pytest
+
+from cni_hwol.cni import errors
+from cni_hwol.crashpoints import ADD_STEPS, ENV
+
+
+def add(node, conf, pod, vf, **env):
+    return node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, pod, env_overrides=env)
+
+
+@pytest.mark.parametrize("step", ADD_STEPS)
+@pytest.mark.parametrize("recovery", ["DEL", "GC"])
+def test_plugin_killed_after_each_add_step(node, step, recovery):
+    before = node.snapshot()
+    conf = node.netconf(cni_version="1.1.0")
+    pod, vf = node.create_pod("p"), node.vf(0, 1)
+    status, _, _ = add(node, conf, pod, vf, **{ENV: step})
+    assert status == -9  # SIGKILL
+    if recovery == "DEL":
+        status, body, stderr = node.exec_plugin("DEL", conf, pod)
+    else:
+        status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": []})
+    assert status == 0, (body, stderr)
+    assert node.snapshot() == before
+    status, body, stderr = add(node, conf, pod, vf)
+    assert status == 0, (body, stderr)
+    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+
+
+def test_add_after_a_crash_without_del_cleans_up_first(node):
+    conf = node.netconf()
+    pod, vf = node.create_pod("p"), node.vf(1, 0)
+    assert add(node, conf, pod, vf, **{ENV: "ipam-done"})[0] == -9
+    status, result, stderr = add(node, conf, pod, vf)  # kubelet retries ADD
+    assert status == 0, stderr
+    assert node.ovs.ports("br-int") == [vf.rep_name]
+    assert len(list(node.ipam_dir.rglob("192.168.*"))) == 1  # the first lease was released
+    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+
+
+def test_ovsdb_down_during_del_fails_so_the_runtime_retries(node):
+    before = node.snapshot()
+    conf = node.netconf()
+    pod, vf = node.create_pod("p"), node.vf(0, 2)
+    assert add(node, conf, pod, vf)[0] == 0
+    node.ovs.stop_database()
+    status, body, _ = node.exec_plugin("DEL", conf, pod)
+    assert (status, body["code"]) == (1, errors.TRY_AGAIN_LATER)
+    assert node.pod_link(pod) is not None  # nothing was half-undone
+    node.ovs.start_database()
+    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+    assert node.snapshot() == before
+
+
+def test_ovsdb_down_during_add_changes_nothing(node):
+    before = node.snapshot()
+    conf = node.netconf()
+    node.ovs.stop_database()
+    status, body, _ = add(node, conf, node.create_pod("p"), node.vf(0, 0))
+    assert (status, body["code"]) == (1, errors.TRY_AGAIN_LATER)
+    node.ovs.start_database()
+    assert node.snapshot() == before
+
+
+def test_ipam_del_failure_fails_del_until_it_works(node):
+    conf = node.netconf()
+    pod, vf = node.create_pod("p"), node.vf(1, 1)
+    assert add(node, conf, pod, vf)[0] == 0
+    saved = node.ipam_dir.rename(node.workdir / "ipam-away")
+    node.ipam_dir.write_text("")  # host-local cannot use its data dir now
+    status, body, _ = node.exec_plugin("DEL", conf, pod)
+    assert status == 1 and "IPAM" in body["msg"]
+    node.ipam_dir.unlink()
+    saved.rename(node.ipam_dir)
+    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+    assert node.ovs.ports("br-int") == []
+
+
+def test_representor_gone_before_del(node):
+    conf = node.netconf()
+    pod, vf = node.create_pod("p"), node.vf(0, 3)
+    assert add(node, conf, pod, vf)[0] == 0
+    node.sh(f"ip link del {vf.rep_name}")  # takes the VF (a veth) with it, as a driver unbind would
+    status, body, stderr = node.exec_plugin("DEL", conf, pod)
+    assert status == 0, (body, stderr)
+    assert node.ovs.ports("br-int") == []
+    assert not list((node.state_dir / "attachments").rglob("*.json"))
