@@ -89,9 +89,18 @@ class StateStore:
         self.root = Path(root)
 
     def _dir(self, *parts: str) -> Path:
+        """The directory, created 0700 at every level we create (mkdir's parents= would use 0777)."""
         path = self.root.joinpath(*parts)
         try:
-            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            missing = []
+            probe = path
+            while not probe.exists():
+                missing.append(probe)
+                probe = probe.parent
+            for directory in reversed(missing):
+                directory.mkdir(mode=0o700, exist_ok=True)
+            if not path.is_dir():
+                raise NotADirectoryError(20, "not a directory")
         except OSError as exc:
             raise CNIError(IO_FAILURE, f"cannot create state directory {path}", exc.strerror or str(exc)) from None
         return path

@@ -21,14 +21,28 @@ def e2e_missing() -> str | None:
     return None
 
 
-@pytest.fixture
-def node():
-    """A fresh simulated node (2 PFs x 4 VFs, OVS with br-int), torn down after the test."""
+def _require_e2e() -> None:
     reason = e2e_missing()
     if reason:
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
+
+
+@pytest.fixture
+def node():
+    """A fresh simulated node (2 PFs x 4 VFs, OVS with br-int), torn down after the test."""
+    _require_e2e()
+    from tests.simnode import SimNode
+
+    with SimNode() as sim:
+        yield sim
+
+
+@pytest.fixture(scope="module")
+def shared_node():
+    """One simulated node for a module whose tests change nothing on it."""
+    _require_e2e()
     from tests.simnode import SimNode
 
     with SimNode() as sim:

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +85,7 @@ class SimNode:
         self.sysfs = FakeSysfs(self.sysfs_root)
         self.ovs = Ovs(self.workdir / "ovs", self.netns)
         self.cnitool = ""
+        self._sysfs_lock = threading.Lock()  # tests run cnitool from parallel threads
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> SimNode:
@@ -292,6 +294,10 @@ class SimNode:
         namespace is listed under its current name. (While a VF is inside a pod
         the tree keeps its last host name, where the kernel would list nothing;
         the plugin reaches the same verdict either way: not in the host.)"""
+        with self._sysfs_lock:
+            self._sync_sysfs_locked()
+
+    def _sync_sysfs_locked(self) -> None:
         for link in json.loads(self.sh("ip -j link show")):
             vf = next((v for v in self.vfs if v.pci == link.get("ifalias")), None)
             if vf is None:
