@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 _FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(context)s%(message)s"
 
@@ -32,7 +33,9 @@ def setup_logging(log_file: str | None, level: str, context: str) -> None:
     handler: logging.Handler
     if log_file:
         try:
-            os.makedirs(os.path.dirname(log_file) or "/", mode=0o700, exist_ok=True)
+            from cni_hwol.state import make_private_dirs
+
+            make_private_dirs(Path(log_file).parent)
             fd = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             handler = logging.StreamHandler(os.fdopen(fd, "a"))
         except OSError as exc:

@@ -70,6 +70,19 @@ class AttachmentState:
         return AttachmentKey(self.network, self.container_id, self.ifname)
 
 
+def make_private_dirs(path: Path) -> None:
+    """Create path and any missing parents 0700 (mkdir's parents= would use 0777 & umask)."""
+    missing = []
+    probe = path
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+    if not path.is_dir():
+        raise NotADirectoryError(20, f"{path} is not a directory")
+
+
 def _write_atomic(path: Path, body: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -89,18 +102,9 @@ class StateStore:
         self.root = Path(root)
 
     def _dir(self, *parts: str) -> Path:
-        """The directory, created 0700 at every level we create (mkdir's parents= would use 0777)."""
         path = self.root.joinpath(*parts)
         try:
-            missing = []
-            probe = path
-            while not probe.exists():
-                missing.append(probe)
-                probe = probe.parent
-            for directory in reversed(missing):
-                directory.mkdir(mode=0o700, exist_ok=True)
-            if not path.is_dir():
-                raise NotADirectoryError(20, "not a directory")
+            make_private_dirs(path)
         except OSError as exc:
             raise CNIError(IO_FAILURE, f"cannot create state directory {path}", exc.strerror or str(exc)) from None
         return path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from cni_hwol.cni import errors
@@ -75,3 +76,28 @@ def test_gc_finds_a_port_whose_state_file_was_lost(node):
         path.unlink()
     assert node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": []})[0] == 0
     assert node.ovs.ports("br-int") == []
+
+
+def test_concurrent_add_and_del_of_one_attachment_are_serialised(node):
+    conf = node.netconf()
+    pod, vf = node.create_pod("p"), node.vf(0, 2)
+    for _ in range(4):
+        with ThreadPoolExecutor(2) as pool:
+            add = pool.submit(node.exec_plugin, "ADD", {**conf, "deviceID": vf.pci}, pod)
+            delete = pool.submit(node.exec_plugin, "DEL", conf, pod)
+        assert delete.result()[0] == 0
+        status, body, stderr = add.result()
+        assert status == 0, (body, stderr)
+        # Whichever ran second decided the outcome; either way the node is consistent.
+        attached = node.ovs.ports("br-int") == [vf.rep_name]
+        assert attached == (node.pod_link(pod) is not None)
+        assert node.exec_plugin("DEL", conf, pod)[0] == 0
+        assert node.ovs.ports("br-int") == [] and node.sysfs.vf_netdevs(vf.pci) == [vf.vf_name]
+
+
+def test_log_file_is_private(node):
+    pod = node.create_pod("p")
+    node.cnitool_run("add", pod, node.vf(0, 0).pci)
+    node.cnitool_run("del", pod)
+    assert os.stat(node.log_file).st_mode & 0o777 == 0o600
+    assert os.stat(node.log_file.parent).st_mode & 0o777 == 0o700
