@@ -83,14 +83,27 @@ def _dispatch(env, conf, environ) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args in (["--version"], ["version"]) and "CNI_COMMAND" not in os.environ:
-        print(f"cni-hwol {__version__} (CNI {', '.join(SUPPORTED_VERSIONS)})")
-        return 0
-    if args and "CNI_COMMAND" not in os.environ:
-        print(f"cni-hwol {__version__}: a CNI plugin; run it with CNI_COMMAND set, or --version", file=sys.stderr)
-        return 2
+    if "CNI_COMMAND" not in os.environ:
+        return _operator_command(args)
     status, output = run_cni(dict(os.environ), sys.stdin.buffer.read() if not sys.stdin.isatty() else b"")
     if output:
         sys.stdout.write(output + "\n")
         sys.stdout.flush()
     return status
+
+
+def _operator_command(args: list[str]) -> int:
+    """Without CNI_COMMAND the executable serves operators: version and installer."""
+    if args in (["--version"], ["version"]):
+        print(f"cni-hwol {__version__} (CNI {', '.join(SUPPORTED_VERSIONS)})")
+        return 0
+    if args and args[0] == "install":
+        from cni_hwol.install import main as install_main
+
+        return install_main(args[1:])
+    print(
+        f"cni-hwol {__version__}: a CNI plugin, run by the container runtime with CNI_COMMAND set.\n"
+        "Operator commands: cni-hwol --version | cni-hwol install [--dest DIR] [--allow-downgrade] [--uninstall]",
+        file=sys.stderr,
+    )
+    return 2

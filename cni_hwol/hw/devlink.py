@@ -31,28 +31,65 @@ class DevlinkPort:
     netdev: str | None
 
 
+NETLINK_GENERIC = 16
+GENL_ID_CTRL = 0x10
+CTRL_CMD_GETFAMILY = 3
+DEVLINK_CMD_PORT_GET = 5
+DEVLINK_GENL_VERSION = 1
+ENOENT = 2
+
+
+def _devlink_message_class():
+    load_pyroute2()
+    from pyroute2.netlink import genlmsg
+
+    class devlink_msg(genlmsg):
+        # Only the attributes we read, numbered as in include/uapi/linux/devlink.h.
+        nla_map = (
+            (1, "DEVLINK_ATTR_BUS_NAME", "asciiz"),
+            (2, "DEVLINK_ATTR_DEV_NAME", "asciiz"),
+            (3, "DEVLINK_ATTR_PORT_INDEX", "uint32"),
+            (7, "DEVLINK_ATTR_PORT_NETDEV_NAME", "asciiz"),
+            (25, "DEVLINK_ATTR_ESWITCH_MODE", "uint16"),
+            (77, "DEVLINK_ATTR_PORT_FLAVOUR", "uint16"),
+            (127, "DEVLINK_ATTR_PORT_PCI_PF_NUMBER", "uint16"),
+            (128, "DEVLINK_ATTR_PORT_PCI_VF_NUMBER", "uint16"),
+        )
+
+    return devlink_msg
+
+
 class Devlink:
     """One devlink socket for one invocation; absent=True where the kernel has none."""
 
     def __init__(self) -> None:
         load_pyroute2()
-        from pyroute2.devlink import DL
-        from pyroute2.netlink.exceptions import NetlinkError
+        from pyroute2.netlink import ctrlmsg
 
+        from cni_hwol.linux.nlsock import NetlinkError, NetlinkSocket
+
+        self._sock: NetlinkSocket | None = NetlinkSocket(NETLINK_GENERIC)
+        self._family = 0
+        self._msg = _devlink_message_class()
+        query = ctrlmsg()
+        query["cmd"] = CTRL_CMD_GETFAMILY
+        query["version"] = 1
+        query["attrs"] = [("CTRL_ATTR_FAMILY_NAME", "devlink")]
         try:
-            self._dl = DL()
-        except (NetlinkError, OSError) as exc:
+            replies = self._sock.request(query, GENL_ID_CTRL, 0)
+            self._family = replies[0].get_attr("CTRL_ATTR_FAMILY_ID")
+        except (NetlinkError, IndexError) as exc:
             log.info("devlink is not available (%s); representors are found through sysfs", exc)
-            self._dl = None
+            self.close()
 
     @property
     def absent(self) -> bool:
-        return self._dl is None
+        return self._sock is None
 
     def close(self) -> None:
-        if self._dl is not None:
-            self._dl.close()
-            self._dl = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
     def __enter__(self) -> Devlink:
         return self
@@ -60,10 +97,19 @@ class Devlink:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _request(self, cmd: int, attrs: list, flags: int) -> list:
+        msg = self._msg()
+        msg["cmd"] = cmd
+        msg["version"] = DEVLINK_GENL_VERSION
+        msg["attrs"] = attrs
+        return self._sock.request(msg, self._family, flags)
+
     def ports(self) -> list[DevlinkPort]:
         """Every devlink port of the host (empty where devlink is absent)."""
-        if self._dl is None:
+        if self._sock is None:
             return []
+        from cni_hwol.linux.nlsock import NLM_F_DUMP
+
         return [
             DevlinkPort(
                 handle=f"{msg.get_attr('DEVLINK_ATTR_BUS_NAME')}/{msg.get_attr('DEVLINK_ATTR_DEV_NAME')}",
@@ -73,24 +119,19 @@ class Devlink:
                 vf_number=msg.get_attr("DEVLINK_ATTR_PORT_PCI_VF_NUMBER"),
                 netdev=msg.get_attr("DEVLINK_ATTR_PORT_NETDEV_NAME"),
             )
-            for msg in self._dl.get_port_dump()
+            for msg in self._request(DEVLINK_CMD_PORT_GET, [], NLM_F_DUMP)
         ]
 
     def eswitch_mode(self, handle: str) -> str | None:
         """ "legacy" or "switchdev" for a devlink instance; None where devlink cannot say."""
-        if self._dl is None:
+        if self._sock is None:
             return None
-        from pyroute2.netlink import NLM_F_REQUEST
-        from pyroute2.netlink.devlink import devlinkcmd
-        from pyroute2.netlink.exceptions import NetlinkError
+        from cni_hwol.linux.nlsock import NetlinkError
 
         bus, _, dev = handle.partition("/")
-        msg = devlinkcmd()
-        msg["cmd"] = _CMD_ESWITCH_GET
-        msg["version"] = 1
-        msg["attrs"] = [["DEVLINK_ATTR_BUS_NAME", bus], ["DEVLINK_ATTR_DEV_NAME", dev]]
+        attrs = [("DEVLINK_ATTR_BUS_NAME", bus), ("DEVLINK_ATTR_DEV_NAME", dev)]
         try:
-            for reply in self._dl.nlm_request(msg, msg_type=self._dl.prid, msg_flags=NLM_F_REQUEST):
+            for reply in self._request(_CMD_ESWITCH_GET, attrs, 0):
                 mode = reply.get_attr("DEVLINK_ATTR_ESWITCH_MODE")
                 if mode is not None:
                     return ESWITCH_MODES.get(mode, f"mode {mode}")

@@ -7,7 +7,7 @@ import ipaddress
 from cni_hwol.cni.result import Result
 from cni_hwol.linux.links import Link, Netlink
 
-_ROUTE_KEYS = {"priority": "priority", "table": "table", "mtu": "mtu", "advmss": "advmss"}
+_ROUTE_KEYS = ("priority", "table", "mtu", "advmss")  # CNI 1.1 route fields we apply
 
 
 def _gateway_for(result: Result, dst: str) -> str | None:
@@ -26,10 +26,7 @@ def apply_result(nl: Netlink, link: Link, result: Result) -> None:
         nl.add_address(link, ip.address, nodad=ip.family == 6)
     for route in result.routes:
         gateway = route.gw or _gateway_for(result, route.dst)
-        extras = {_ROUTE_KEYS[k]: v for k, v in route.extras.items() if k in _ROUTE_KEYS}
-        if "mtu" in extras or "advmss" in extras:
-            metrics = {"RTAX_MTU": extras.pop("mtu", 0), "RTAX_ADVMSS": extras.pop("advmss", 0)}
-            extras["metrics"] = {k: v for k, v in metrics.items() if v}
+        extras = {k: v for k, v in route.extras.items() if k in _ROUTE_KEYS and isinstance(v, int)}
         nl.add_route(link, str(ipaddress.ip_network(route.dst, strict=False)), gateway, **extras)
 
 

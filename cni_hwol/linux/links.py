@@ -1,4 +1,4 @@
-"""Link operations in one network namespace, over one RTNL socket."""
+"""Link, address and route operations in one network namespace, over one RTNL socket."""
 
 from __future__ import annotations
 
@@ -6,12 +6,22 @@ import socket
 from dataclasses import dataclass
 
 from cni_hwol.cni.errors import NETLINK_ERROR, CNIError
-from cni_hwol.linux.netns import socket_in
+from cni_hwol.linux.nlsock import NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NetlinkError, NetlinkSocket
 from cni_hwol.linux.pyroute2_lazy import load_pyroute2
 
 IFF_UP = 0x1
 ENODEV = 19
+EEXIST = 17
 NETLINK_ROUTE = 0
+RTM_NEWLINK, RTM_GETLINK, RTM_SETLINK = 16, 18, 19
+RTM_NEWADDR, RTM_GETADDR = 20, 22
+RTM_NEWROUTE = 24
+RT_TABLE_MAIN = 254
+RTPROT_BOOT = 3
+RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
+RTN_UNICAST = 1
+IFA_F_NODAD = 0x02
+RTEXT_FILTER_SKIP_STATS = 1 << 3  # link replies without counters: smaller, faster to decode
 
 
 @dataclass(frozen=True)
@@ -29,16 +39,15 @@ class Netlink:
 
     def __init__(self, netns_fd: int | None = None) -> None:
         load_pyroute2()
-        from pyroute2.iproute.linux import IPRoute
-        from pyroute2.netlink.exceptions import NetlinkError
+        from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+        from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-        self.NetlinkError = NetlinkError
-        sock = socket_in(netns_fd, socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE)
-        # groups=0: we never listen to broadcasts, only to our own replies.
-        self.ipr = IPRoute(fileno=sock.detach(), groups=0)
+        self._ifinfmsg, self._ifaddrmsg, self._rtmsg = ifinfmsg, ifaddrmsg, rtmsg
+        self.sock = NetlinkSocket(NETLINK_ROUTE, netns_fd)
 
     def close(self) -> None:
-        self.ipr.close()
+        self.sock.close()
 
     def __enter__(self) -> Netlink:
         return self
@@ -46,11 +55,15 @@ class Netlink:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _call(self, what: str, method, *args, **kwargs):
-        try:
-            return method(*args, **kwargs)
-        except self.NetlinkError as exc:
-            raise CNIError(NETLINK_ERROR, f"{what} failed", str(exc)) from None
+    # -- links -------------------------------------------------------------------
+    def _link_msg(self, index: int = 0, attrs: list | None = None, flags: int = 0, change: int = 0):
+        msg = self._ifinfmsg()
+        msg["family"] = socket.AF_UNSPEC
+        msg["index"] = index
+        msg["flags"] = flags
+        msg["change"] = change
+        msg["attrs"] = attrs or []
+        return msg
 
     @staticmethod
     def _to_link(msg) -> Link:
@@ -63,21 +76,27 @@ class Netlink:
             parent_device=msg.get_attr("IFLA_PARENT_DEV_NAME"),
         )
 
-    def get(self, name: str) -> Link | None:
+    def _get(self, what: str, index: int = 0, attrs: list | None = None) -> Link | None:
+        attrs = [*(attrs or []), ("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]
         try:
-            return self._to_link(self.ipr.link("get", ifname=name)[0])
-        except self.NetlinkError as exc:
+            replies = self.sock.request(self._link_msg(index, attrs), RTM_GETLINK, 0)
+        except NetlinkError as exc:
             if exc.code == ENODEV:
                 return None
-            raise CNIError(NETLINK_ERROR, f"reading link {name}", str(exc)) from None
+            raise CNIError(NETLINK_ERROR, f"reading link {what}", str(exc)) from None
+        return self._to_link(replies[0]) if replies else None
+
+    def get(self, name: str) -> Link | None:
+        return self._get(name, attrs=[("IFLA_IFNAME", name)])
 
     def get_index(self, index: int) -> Link | None:
+        return self._get(f"#{index}", index=index)
+
+    def _set(self, what: str, link: Link, attrs: list | None = None, flags: int = 0, change: int = 0) -> None:
         try:
-            return self._to_link(self.ipr.link("get", index=index)[0])
-        except self.NetlinkError as exc:
-            if exc.code == ENODEV:
-                return None
-            raise CNIError(NETLINK_ERROR, f"reading link #{index}", str(exc)) from None
+            self.sock.request(self._link_msg(link.index, attrs, flags, change), RTM_SETLINK, 0)
+        except NetlinkError as exc:
+            raise CNIError(NETLINK_ERROR, f"{what} failed", str(exc)) from None
 
     def move(self, link: Link, netns_fd: int, new_name: str) -> None:
         """Move a link to another namespace and rename it there, in one request.
@@ -85,65 +104,79 @@ class Netlink:
         The kernel renames during the move, so the name is never taken twice
         and no half-moved state exists.
         """
-        self._call(
-            f"moving {link.name} to the target namespace as {new_name}",
-            self.ipr.link,
-            "set",
-            index=link.index,
-            net_ns_fd=netns_fd,
-            ifname=new_name,
-        )
+        attrs = [("IFLA_NET_NS_FD", netns_fd), ("IFLA_IFNAME", new_name)]
+        self._set(f"moving {link.name} to the target namespace as {new_name}", link, attrs)
 
     def set_down(self, link: Link) -> None:
-        self._call(f"setting {link.name} down", self.ipr.link, "set", index=link.index, state="down")
+        self._set(f"setting {link.name} down", link, flags=0, change=IFF_UP)
 
     def set_up(self, link: Link) -> None:
-        self._call(f"setting {link.name} up", self.ipr.link, "set", index=link.index, state="up")
+        self._set(f"setting {link.name} up", link, flags=IFF_UP, change=IFF_UP)
 
     def rename(self, link: Link, name: str) -> None:
-        self._call(f"renaming {link.name} to {name}", self.ipr.link, "set", index=link.index, ifname=name)
+        self._set(f"renaming {link.name} to {name}", link, [("IFLA_IFNAME", name)])
 
     def set_mac(self, link: Link, mac: str) -> None:
-        self._call(f"setting MAC {mac} on {link.name}", self.ipr.link, "set", index=link.index, address=mac)
+        self._set(f"setting MAC {mac} on {link.name}", link, [("IFLA_ADDRESS", mac)])
 
     def set_mtu(self, link: Link, mtu: int) -> None:
-        self._call(f"setting MTU {mtu} on {link.name}", self.ipr.link, "set", index=link.index, mtu=mtu)
+        self._set(f"setting MTU {mtu} on {link.name}", link, [("IFLA_MTU", mtu)])
 
+    # -- addresses -----------------------------------------------------------------
     def addresses(self, link: Link) -> list[str]:
         """The link's addresses as CIDR strings."""
-        msgs = self._call(f"listing addresses of {link.name}", self.ipr.addr, "dump", index=link.index)
-        return [f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}" for m in msgs]
+        msg = self._ifaddrmsg()
+        msg["family"] = socket.AF_UNSPEC
+        try:
+            replies = self.sock.request(msg, RTM_GETADDR, NLM_F_DUMP)
+        except NetlinkError as exc:
+            raise CNIError(NETLINK_ERROR, f"listing addresses of {link.name}", str(exc)) from None
+        return [f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}" for m in replies if m["index"] == link.index]
 
     def add_address(self, link: Link, cidr: str, nodad: bool = False) -> None:
         address, _, prefix = cidr.partition("/")
-        extra = {"IFA_FLAGS": 0x2} if nodad else {}  # IFA_F_NODAD
+        msg = self._ifaddrmsg()
+        msg["family"] = socket.AF_INET6 if ":" in address else socket.AF_INET
+        msg["prefixlen"] = int(prefix)
+        msg["index"] = link.index
+        msg["attrs"] = [("IFA_LOCAL", address), ("IFA_ADDRESS", address)]
+        if nodad:
+            msg["attrs"].append(("IFA_FLAGS", IFA_F_NODAD))
         try:
-            self.ipr.addr("add", index=link.index, address=address, prefixlen=int(prefix), **extra)
-        except self.NetlinkError as exc:
-            if exc.code != 17:  # EEXIST: a retried ADD already put it there
+            self.sock.request(msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
+        except NetlinkError as exc:
+            if exc.code != EEXIST:  # a retried ADD already put it there
                 raise CNIError(NETLINK_ERROR, f"adding {cidr} to {link.name}", str(exc)) from None
 
+    # -- routes --------------------------------------------------------------------
     def add_route(self, link: Link, dst: str, gateway: str | None, **extras: int) -> None:
-        spec = {"dst": dst, "oif": link.index, **extras}
+        network, _, prefix = dst.partition("/")
+        msg = self._rtmsg()
+        msg["family"] = socket.AF_INET6 if ":" in network else socket.AF_INET
+        msg["dst_len"] = int(prefix)
+        msg["table"] = RT_TABLE_MAIN
+        msg["proto"] = RTPROT_BOOT
+        msg["scope"] = RT_SCOPE_UNIVERSE if gateway else RT_SCOPE_LINK
+        msg["type"] = RTN_UNICAST
+        attrs: list = [("RTA_OIF", link.index)]
+        if int(prefix):
+            attrs.append(("RTA_DST", network))
         if gateway:
-            spec["gateway"] = gateway
+            attrs.append(("RTA_GATEWAY", gateway))
+        if "priority" in extras:
+            attrs.append(("RTA_PRIORITY", extras["priority"]))
+        if "table" in extras:
+            msg["table"] = extras["table"] if extras["table"] < 256 else 252  # RT_TABLE_COMPAT
+            attrs.append(("RTA_TABLE", extras["table"]))
+        metrics = [(f"RTAX_{k.upper()}", extras[k]) for k in ("mtu", "advmss") if extras.get(k)]
+        if metrics:
+            attrs.append(("RTA_METRICS", {"attrs": metrics}))
+        msg["attrs"] = attrs
         try:
-            self.ipr.route("add", **spec)
-        except self.NetlinkError as exc:
-            if exc.code != 17:
+            self.sock.request(msg, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL)
+        except NetlinkError as exc:
+            if exc.code != EEXIST:
                 raise CNIError(NETLINK_ERROR, f"adding route {dst} via {gateway or link.name}", str(exc)) from None
-
-    def routes(self, link: Link, family: int) -> list[tuple[str, str | None]]:
-        """(dst CIDR, gateway) of the main-table routes through the link."""
-        msgs = self._call(f"listing routes of {link.name}", self.ipr.route, "dump", family=family, oif=link.index)
-        found = []
-        for m in msgs:
-            if m.get_attr("RTA_TABLE") != 254:
-                continue
-            dst = m.get_attr("RTA_DST")
-            default = "0.0.0.0" if family == socket.AF_INET else "::"
-            found.append((f"{dst or default}/{m['dst_len']}", m.get_attr("RTA_GATEWAY")))
-        return found
 
 
 def _ipv6_conf(name: str) -> str:

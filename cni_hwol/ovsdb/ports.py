@@ -6,9 +6,12 @@ lets DEL, GC and operators tell our ports from anyone else's.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, from_ovs_map, from_ovs_set, ovs_map
+
+log = logging.getLogger(__name__)
 
 OWNER_KEY = "cni-hwol.owner"
 OWNER_VALUE = "cni-hwol"
@@ -90,13 +93,16 @@ def attach_port(
     return results[2]["uuid"][1]
 
 
-def detach_port(client: OvsdbClient, port_uuid: str) -> bool:
+def detach_port(client: OvsdbClient, port_uuid: str, sync_timeout_ms: int = 0) -> bool:
     """Remove the port from whichever bridge holds it; False when none did.
 
     Port and Interface rows are not root rows, so OVSDB deletes them as soon
-    as no bridge refers to them.
+    as no bridge refers to them. With sync_timeout_ms, also wait (as ovs-vsctl
+    does) until ovs-vswitchd has applied the change: it restores the netdev
+    flags it cached when it lets a device go, so whoever changes the device
+    next must come after that.
     """
-    results = client.transact(
+    ops = [
         {
             "op": "mutate",
             "table": "Bridge",
@@ -104,8 +110,30 @@ def detach_port(client: OvsdbClient, port_uuid: str) -> bool:
             "mutations": [["ports", "delete", ["uuid", port_uuid]]],
         },
         {"op": "comment", "comment": f"cni-hwol: detach port {port_uuid}"},
-    )
-    return results[0].get("count", 0) > 0
+    ]
+    if sync_timeout_ms:
+        ops += [
+            {"op": "mutate", "table": "Open_vSwitch", "where": [], "mutations": [["next_cfg", "+=", 1]]},
+            {"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["next_cfg"]},
+        ]
+    results = client.transact(*ops)
+    removed = results[0].get("count", 0) > 0
+    if removed and sync_timeout_ms:
+        target = results[3]["rows"][0]["next_cfg"]
+        wait = {
+            "op": "wait",
+            "table": "Open_vSwitch",
+            "where": [],
+            "timeout": sync_timeout_ms,
+            "columns": ["cur_cfg"],
+            "until": "==",
+            "rows": [{"cur_cfg": target}],
+        }
+        try:
+            client.transact(wait)
+        except OvsdbError as exc:
+            log.warning("ovs-vswitchd did not apply the port removal within %d ms: %s", sync_timeout_ms, exc)
+    return removed
 
 
 def find_port(client: OvsdbClient, name: str) -> PortRow | None:

@@ -169,10 +169,17 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         undo.push("release the VF claim", store.release_device, device_id, key)
         crash_point("state-written")
 
-        # 3. The VF into the pod, renamed in the same request; MAC, MTU, up.
+        # 3. The VF into the pod, renamed in the same request. Its representor's
+        # undo runs after the VF is home, as DEL does: the representor's state
+        # (carrier, IPv6 link-local) follows its VF's.
+        undo.push("restore the representor", restore_representor, host, state)
         host.move(vf_link, netns_fd, env.ifname)
         undo.push("bring the VF home", return_vf, host, host_fd, sysfs, state, state.netns)
         crash_point("vf-moved")
+
+        # 4. The representor ready for offload (no IPv6 of its own before the
+        # VF's carrier can give it a link-local address), then the VF up.
+        prepare_representor(host, rep, mtu)
         pod_link = pod.get(env.ifname)
         if pod_link is None:
             raise CNIError(DEVICE_ERROR, f"VF {device_id} vanished while moving into the pod")
@@ -183,15 +190,13 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         pod.set_up(pod_link)
         crash_point("vf-configured")
 
-        # 4. The representor: ready for offload, then on the bridge.
-        undo.push("restore the representor", restore_representor, host, state)
-        prepare_representor(host, rep, mtu)
+        # 5. The representor on the bridge.
         port_uuid = _attach(inv, state, device_id)
         undo.push(f"remove OVS port {rep.name}", _detach, state, port_uuid)
         state.port_uuid = port_uuid
         crash_point("ovs-attached")
 
-        # 5. Addresses from IPAM, applied inside the pod and announced.
+        # 6. Addresses from IPAM, applied inside the pod and announced.
         result = Result()
         if conf.ipam:
             ipam_out, ipam_stdin = invoke_ipam(conf.ipam["type"], "ADD", _ipam_stdin(inv), env.path, inv.environ)
@@ -214,7 +219,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         announce(netns_fd, env.ifname, pod_link.mac, [ip.address for ip in result.ips])
         crash_point("addresses-applied")
 
-        # 6. Done: record the outcome, keep every change.
+        # 7. Done: record the outcome, keep every change.
         body = render_result(result, conf.cni_version)
         state.result = body
         store.save(state)

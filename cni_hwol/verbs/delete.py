@@ -23,6 +23,8 @@ from cni_hwol.verbs.vf_moves import restore_representor, return_vf
 
 log = logging.getLogger(__name__)
 
+VSWITCHD_SYNC_TIMEOUT_MS = 5000
+
 
 def _detach_from_ovs(state: AttachmentState) -> None:
     with connect_ovsdb(state.ovsdb_socket) as ovsdb:
@@ -40,7 +42,10 @@ def _detach_from_ovs(state: AttachmentState) -> None:
                     and ids.get("cni-hwol.ifname") == state.ifname
                 ):
                     port_uuid = port.uuid
-            if port_uuid is not None and detach_port(ovsdb, port_uuid):
+            # A representor that was down before ADD is set down again after the
+            # port is gone; vswitchd must have let go of it first (see detach_port).
+            sync_ms = 0 if state.representor_was_up else VSWITCHD_SYNC_TIMEOUT_MS
+            if port_uuid is not None and detach_port(ovsdb, port_uuid, sync_ms):
                 log.info("removed OVS port %s (%s)", state.representor, port_uuid)
         except (OvsdbError, OvsdbUnavailable) as exc:
             raise ovs_failure(f"removing port {state.representor}", exc) from None

@@ -102,7 +102,7 @@ def test_del_after_the_namespace_is_gone_finds_the_vf_by_pci_address(node):
 
 
 def test_vf_coming_home_as_devN_is_renamed_back(node):
-    before_links = node.sh("ip -br link")
+    before = node.snapshot()
     pod = node.create_pod("pod1")
     vf = node.vf(1, 2)
     node.cnitool_run("add", pod, vf.pci)
@@ -112,7 +112,7 @@ def test_vf_coming_home_as_devN_is_renamed_back(node):
     node.cnitool_run("del", pod)
     node.sh("ip link del net1")
     assert node.sysfs.vf_netdevs(vf.pci) == [vf.vf_name]
-    assert node.sh("ip -br link") == before_links
+    assert node.snapshot() == before
 
 
 def test_del_without_add_succeeds_and_changes_nothing(node):
@@ -133,3 +133,17 @@ def test_check_reports_a_port_removed_behind_our_back(node):
     assert done.returncode != 0
     assert f"{vf.rep_name} is not a port of bridge br-int" in done.stderr.decode()
     node.cnitool_run("del", pod)
+
+
+def test_a_representor_that_was_down_is_down_again_after_del(node):
+    before = node.snapshot()
+    vf = node.vf(0, 1)
+    node.sh(f"ip link set {vf.rep_name} down")
+    down = node.snapshot()
+    pods = [node.create_pod(f"p{i}") for i in range(3)]
+    for pod in pods:  # ADD then DEL at once, racing ovs-vswitchd's own flag handling
+        node.cnitool_run("add", pod, vf.pci)
+        node.cnitool_run("del", pod)
+        assert node.snapshot() == down
+    node.sh(f"ip link set {vf.rep_name} up")
+    assert node.snapshot() == before

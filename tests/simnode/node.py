@@ -145,6 +145,8 @@ class SimNode:
             )
             if wired:
                 self.sh(f"ip link add {vf_name} type veth peer name {rep_name}")
+                # Node preparation brings representors up (as OVS would anyway).
+                self.sh(f"ip link set {rep_name} up")
                 # The alias is the rig's own label for acting out the kernel;
                 # the plugin never reads it.
                 self.sh(f"ip link set {vf_name} alias {pci}")

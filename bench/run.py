@@ -1,0 +1,382 @@
+"""Benchmarks: cni-hwol against Debian's Go `bridge` plugin on the simulated node.
+
+    sudo python3 -m bench.run            # full run, ~10 minutes on 2 cores
+    sudo python3 -m bench.run --quick    # a smoke run of every part
+
+Both plugins run through the same libcni client with the same host-local IPAM
+and portmap, interleaved (A, B, A, B, ...) so machine drift cancels. Results go
+to bench/results.md and bench/results.json. Numbers are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.conftest import e2e_missing
+from tests.simnode import Pod, SimNode
+from tests.simnode.node import DEBIAN_CNI_PLUGINS, plugin_wrapper
+from tests.simnode.nsexec import _enter
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass
+class Sample:
+    wall: float  # seconds
+    cpu: float  # user+system seconds of the client and every plugin it ran
+    max_rss_kib: int  # the largest process of the invocation
+
+
+@dataclass
+class Series:
+    samples: list[Sample] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        walls = sorted(s.wall for s in self.samples)
+        if not walls:
+            return {}
+        p90 = walls[min(len(walls) - 1, int(round(0.9 * (len(walls) - 1))))]
+        return {
+            "n": len(walls),
+            "median_ms": round(statistics.median(walls) * 1000, 1),
+            "p90_ms": round(p90 * 1000, 1),
+            "max_ms": round(walls[-1] * 1000, 1),
+            "cpu_median_ms": round(statistics.median(s.cpu for s in self.samples) * 1000, 1),
+            "max_rss_mib": round(max(s.max_rss_kib for s in self.samples) / 1024, 1),
+        }
+
+
+def measured(argv: list[str], netns: str, env: dict, stdin: bytes = b"") -> tuple[Sample, int, bytes]:
+    """Run a command to completion and read its own rusage (wait4), not the harness's."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as inp:
+        inp.write(stdin)
+        inp.seek(0)
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            argv, stdin=inp, stdout=out, stderr=subprocess.DEVNULL, env=env, preexec_fn=_enter(netns)
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss), proc.returncode, out.read()
+
+
+class Bench:
+    def __init__(self, node: SimNode, binary: str | None) -> None:
+        self.node = node
+        self.variants = {"cni-hwol": "hwol", "bridge (Go)": "ref"}
+        node.write_conflist("hwol", chained=False)
+        self._add_portmap("hwol")
+        ref = {
+            "cniVersion": "1.0.0",
+            "name": "ref",
+            "plugins": [
+                {
+                    "type": "bridge",
+                    "bridge": "cnibr0",
+                    "isGateway": True,
+                    "ipam": {"type": "host-local", "subnet": "10.99.0.0/16", "dataDir": str(node.ipam_dir)},
+                },
+                {"type": "portmap", "capabilities": {"portMappings": True}},
+            ],
+        }
+        (node.netconf_dir / "ref.conflist").write_text(json.dumps(ref))
+        if binary:
+            bin_dir = node.workdir / "bin-frozen"
+            bin_dir.mkdir()
+            os.environ["CNI_HWOL_BINARY"] = binary
+            plugin_wrapper(bin_dir)
+            del os.environ["CNI_HWOL_BINARY"]
+            conf = json.loads((node.netconf_dir / "hwol.conflist").read_text())
+            conf["name"] = "hwolbin"
+            (node.netconf_dir / "hwolbin.conflist").write_text(json.dumps(conf))
+            self.variants["cni-hwol (PyInstaller)"] = "hwolbin"
+        self.frozen_bin = node.workdir / "bin-frozen"
+
+    def _add_portmap(self, name: str) -> None:
+        path = self.node.netconf_dir / f"{name}.conflist"
+        conf = json.loads(path.read_text())
+        conf["plugins"].append({"type": "portmap", "capabilities": {"portMappings": True}})
+        path.write_text(json.dumps(conf))
+
+    def cnitool(self, verb: str, network: str, pod: Pod, device_id: str | None) -> Sample:
+        env = self.node.cni_env(pod)
+        if network == "hwolbin":
+            env["CNI_PATH"] = f"{self.frozen_bin}:{DEBIAN_CNI_PLUGINS}"
+        if device_id:
+            env["CAP_ARGS"] = json.dumps({"deviceID": device_id})
+        sample, code, _ = measured([self.node.cnitool, verb, network, pod.netns], self.node.netns, env)
+        if code != 0:
+            raise RuntimeError(f"{verb} {network} failed")
+        return sample
+
+    def cycle(self, rounds: int) -> dict:
+        """ADD, CHECK, DEL of each variant, interleaved, with a fresh pod each round."""
+        series = {(v, verb): Series() for v in self.variants for verb in ("ADD", "CHECK", "DEL", "cycle")}
+        vf = self.node.vf(0, 0)
+        for n in range(rounds):
+            order = list(self.variants.items())
+            if n % 2:
+                order.reverse()
+            for label, network in order:
+                pod = self.node.create_pod(f"b{n}{network[:3]}")
+                device = None if network == "ref" else vf.pci
+                add = self.cnitool("add", network, pod, device)
+                check = self.cnitool("check", network, pod, device)
+                delete = self.cnitool("del", network, pod, device)
+                self.node.destroy_pod(pod)
+                for verb, s in (("ADD", add), ("CHECK", check), ("DEL", delete)):
+                    series[(label, verb)].samples.append(s)
+                series[(label, "cycle")].samples.append(
+                    Sample(
+                        add.wall + check.wall + delete.wall,
+                        add.cpu + check.cpu + delete.cpu,
+                        max(add.max_rss_kib, check.max_rss_kib, delete.max_rss_kib),
+                    )
+                )
+        return {f"{label} {verb}": s.summary() for (label, verb), s in series.items()}
+
+    def version(self, rounds: int) -> dict:
+        env = {"CNI_COMMAND": "VERSION", "PATH": os.environ.get("PATH", "")}
+        plugins = {"cni-hwol": str(self.node.bin_dir / "cni-hwol"), "bridge (Go)": f"{DEBIAN_CNI_PLUGINS}/bridge"}
+        if "cni-hwol (PyInstaller)" in self.variants:
+            plugins["cni-hwol (PyInstaller)"] = str(self.frozen_bin / "cni-hwol")
+        series = {label: Series() for label in plugins}
+        for _ in range(rounds):
+            for label, path in plugins.items():
+                sample, _, _ = measured([path], self.node.netns, env, b'{"cniVersion":"1.0.0"}')
+                series[label].samples.append(sample)
+        return {label: s.summary() for label, s in series.items()}
+
+    def plugin_alone(self, rounds: int) -> dict:
+        """cni-hwol exec'd directly (no client): its own CPU and peak RSS per verb."""
+        node = self.node
+        conf = {**node.netconf(), "deviceID": node.vf(0, 1).pci}
+        series = {verb: Series() for verb in ("ADD", "CHECK", "DEL")}
+        for n in range(rounds):
+            pod = node.create_pod(f"solo{n}")
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "CNI_PATH": f"{node.bin_dir}:{DEBIAN_CNI_PLUGINS}",
+                "CNI_CONTAINERID": pod.container_id,
+                "CNI_NETNS": pod.netns,
+                "CNI_IFNAME": "net1",
+            }
+            result = None
+            for verb in ("ADD", "CHECK", "DEL"):
+                body = {**conf, "prevResult": result} if verb == "CHECK" else conf
+                sample, code, out = measured(
+                    [str(node.bin_dir / "cni-hwol")],
+                    node.netns,
+                    {**env, "CNI_COMMAND": verb},
+                    json.dumps(body).encode(),
+                )
+                if code != 0:
+                    raise RuntimeError(f"{verb} failed: {out!r}")
+                if verb == "ADD":
+                    result = json.loads(out)
+                series[verb].samples.append(sample)
+            node.destroy_pod(pod)
+        return {verb: s.summary() for verb, s in series.items()}
+
+    def add_del(self, rounds: int) -> dict:
+        vf = self.node.vf(0, 0)
+        add, delete = Series(), Series()
+        for n in range(rounds):
+            pod = self.node.create_pod(f"s{n}")
+            add.samples.append(self.cnitool("add", "hwol", pod, vf.pci))
+            delete.samples.append(self.cnitool("del", "hwol", pod, vf.pci))
+            self.node.destroy_pod(pod)
+        return {"ADD": add.summary(), "DEL": delete.summary()}
+
+
+def unrelated_ports(node: SimNode, total: int) -> None:
+    have = len([p for p in node.ovs.ports(node.bridge) if p.startswith("other")])
+    args: list[str] = []
+    for n in range(have, total):
+        args += ["--", "add-port", node.bridge, f"other{n}"]
+    for start in range(0, len(args), 1000):  # keep the command line reasonable
+        node.ovs.vsctl(*args[start : start + 1000])
+
+
+def burst(node: SimNode, bench: Bench, pods_count: int) -> dict:
+    pods = [(node.create_pod(f"burst{i}"), vf) for i, vf in enumerate(node.vfs[:pods_count])]
+
+    def run(verb: str) -> tuple[float, int]:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(len(pods)) as pool:
+            results = list(pool.map(lambda pv: node.cnitool_run(verb, pv[0], pv[1].pci, check=False), pods))
+        return time.perf_counter() - start, sum(1 for r in results if r.returncode)
+
+    add_s, add_failed = run("add")
+    del_s, del_failed = run("del")
+    for pod, _ in pods:
+        node.destroy_pod(pod)
+    return {
+        "pods": len(pods),
+        "add_total_s": round(add_s, 2),
+        "add_failures": add_failed,
+        "del_total_s": round(del_s, 2),
+        "del_failures": del_failed,
+    }
+
+
+def versions() -> dict:
+    def out(argv: list[str]) -> str:
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, check=False).stdout.splitlines()[0]
+        except (OSError, IndexError):
+            return "?"
+
+    import pyroute2.config.version as pv  # noqa: PLC0415 - only for the report
+
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, kernel {platform.release()}",
+        "python": platform.python_version(),
+        "pyroute2": pv.__version__,
+        "ovs": out(["ovs-vswitchd", "--version"]),
+        "cni-plugins": out(["dpkg-query", "-W", "-f=${Version}", "containernetworking-plugins"]),
+        "go": out(["go", "version"]),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="few rounds: check the harness, not the numbers")
+    parser.add_argument(
+        "--binary",
+        default=os.environ.get("CNI_HWOL_BINARY") or _default_binary(),
+        help="a PyInstaller build of cni-hwol to measure too",
+    )
+    parser.add_argument("--out", default=str(HERE), help="where results.md and results.json go")
+    args = parser.parse_args()
+    reason = e2e_missing()
+    if reason:
+        print(f"bench cannot run: {reason}", file=sys.stderr)
+        return 1
+    rounds = 3 if args.quick else 30
+    report: dict = {"versions": versions(), "rounds": rounds}
+
+    with SimNode(pfs=2, vfs_per_pf=16) as node:
+        bench = Bench(node, args.binary if args.binary and os.path.exists(args.binary) else None)
+        print("cycle A/B ...", flush=True)
+        report["cycle"] = bench.cycle(rounds)
+        print("VERSION ...", flush=True)
+        report["version"] = bench.version(rounds)
+        print("plugin alone ...", flush=True)
+        report["plugin_alone"] = bench.plugin_alone(max(3, rounds // 3))
+        print("ports on br-int ...", flush=True)
+        report["ports_scaling"] = {}
+        for total in (0, 100, 500, 1000):
+            unrelated_ports(node, total)
+            report["ports_scaling"][str(total)] = bench.add_del(max(3, rounds // 2))
+        node.ovs.vsctl(*[a for n in range(1000) for a in ("--", "--if-exists", "del-port", f"other{n}")])
+        print("burst ...", flush=True)
+        report["burst"] = burst(node, bench, 32)
+
+    report["vfs_scaling"] = {}
+    for total in (8, 64, 256):
+        print(f"{total} VFs ...", flush=True)
+        with SimNode(pfs=2, vfs_per_pf=total // 2, wired_per_pf=1) as node:
+            report["vfs_scaling"][str(total)] = Bench(node, None).add_del(max(3, rounds // 2))
+
+    out = Path(args.out)
+    (out / "results.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "results.md").write_text(render(report))
+    print((out / "results.md").read_text())
+    return 0
+
+
+def _default_binary() -> str | None:
+    candidate = HERE.parent / "dist" / "cni-hwol" / "cni-hwol"
+    return str(candidate) if candidate.exists() else None
+
+
+def _ratio(a: dict, b: dict) -> str:
+    return f"{a['median_ms'] / b['median_ms']:.2f}x" if a and b and b.get("median_ms") else "?"
+
+
+def render(r: dict) -> str:
+    v = r["versions"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Generated by `python3 -m bench.run` on {v['date']}: {v['machine']}; Python {v['python']}, "
+        f"pyroute2 {v['pyroute2']}, {v['ovs']}, containernetworking-plugins {v['cni-plugins']}, {v['go']}. "
+        f"{r['rounds']} rounds, variants interleaved.",
+        "",
+        "## ADD, CHECK, DEL and the full cycle through the libcni client",
+        "",
+        "Wall time; CPU is the client plus every plugin it ran; RSS is the largest process of the invocation.",
+        "",
+        "| variant | verb | median ms | p90 ms | max ms | CPU median ms | peak RSS MiB | vs Go |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    ref = {verb: r["cycle"].get(f"bridge (Go) {verb}") for verb in ("ADD", "CHECK", "DEL", "cycle")}
+    for key, s in r["cycle"].items():
+        label, verb = key.rsplit(" ", 1)
+        lines.append(
+            f"| {label} | {verb} | {s['median_ms']} | {s['p90_ms']} | {s['max_ms']} | "
+            f"{s['cpu_median_ms']} | {s['max_rss_mib']} | {_ratio(s, ref[verb])} |"
+        )
+    lines += [
+        "",
+        "## VERSION (direct exec)",
+        "",
+        "| plugin | median ms | p90 ms | peak RSS MiB | vs Go |",
+        "|---|---|---|---|---|",
+    ]
+    for label, s in r["version"].items():
+        lines.append(
+            f"| {label} | {s['median_ms']} | {s['p90_ms']} | {s['max_rss_mib']} | "
+            f"{_ratio(s, r['version']['bridge (Go)'])} |"
+        )
+    lines += [
+        "",
+        "## cni-hwol alone (direct exec, no client)",
+        "",
+        "| verb | median ms | p90 ms | CPU median ms | peak RSS MiB (plugin or its IPAM child) |",
+        "|---|---|---|---|---|",
+    ]
+    for verb, s in r["plugin_alone"].items():
+        lines.append(f"| {verb} | {s['median_ms']} | {s['p90_ms']} | {s['cpu_median_ms']} | {s['max_rss_mib']} |")
+    for title, key in (
+        ("unrelated ports already on br-int", "ports_scaling"),
+        ("VFs described on the node", "vfs_scaling"),
+    ):
+        points = r[key]
+        first, last = points[min(points, key=int)], points[max(points, key=int)]
+        lines += ["", f"## Scaling: {title}", "", "| count | ADD median ms | DEL median ms |", "|---|---|---|"]
+        for count, s in points.items():
+            lines.append(f"| {count} | {s['ADD']['median_ms']} | {s['DEL']['median_ms']} |")
+        growth = (last["ADD"]["median_ms"] + last["DEL"]["median_ms"]) / (
+            first["ADD"]["median_ms"] + first["DEL"]["median_ms"]
+        )
+        lines.append(f"\nADD+DEL growth from the smallest to the largest point: {growth:.2f}x")
+    b = r["burst"]
+    lines += [
+        "",
+        "## Burst",
+        "",
+        f"{b['pods']} pods ADDed concurrently in {b['add_total_s']} s ({b['add_failures']} failures), "
+        f"DELeted concurrently in {b['del_total_s']} s ({b['del_failures']} failures).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

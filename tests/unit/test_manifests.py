@@ -1,0 +1,92 @@
+"""Every YAML and JSON file in conf/ and packaging/ parses; Kubernetes manifests
+validate against the Kubernetes OpenAPI schemas (offline, kubernetes-validate);
+the CNI configs they carry are accepted by the plugin's own parser."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from cni_hwol.cni.netconf import parse_netconf
+
+ROOT = Path(__file__).resolve().parents[2]
+FILES = sorted(
+    p
+    for d in ("conf", "packaging")
+    for p in (ROOT / d).rglob("*")
+    if p.suffix in (".yaml", ".yml", ".json", ".conflist")
+)
+KUBERNETES_VERSION = "1.30.0"
+
+
+def documents(path: Path) -> list:
+    if path.suffix in (".yaml", ".yml"):
+        return [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    return [json.loads(path.read_text())]
+
+
+def check_conflist(conflist: dict) -> None:
+    assert conflist["plugins"][0]["type"] == "cni-hwol"
+    first = {"cniVersion": conflist["cniVersion"], "name": conflist["name"], **conflist["plugins"][0]}
+    parse_netconf(json.dumps(first).encode())
+    assert [p["type"] for p in conflist["plugins"][1:]] == ["portmap", "bandwidth"]
+
+
+def test_there_are_manifests():
+    names = {p.name for p in FILES}
+    assert {
+        "daemonset.yaml",
+        "sriovdp-config.yaml",
+        "network-attachment-definition.yaml",
+        "ovs-offload-pod1.yaml",
+        "ovs-offload-pod2.yaml",
+        "hwol.conflist",
+    } <= names
+
+
+@pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(ROOT)) for p in FILES])
+def test_parses_and_validates(path):
+    for doc in documents(path):
+        if path.suffix == ".conflist":
+            check_conflist(doc)
+        elif doc.get("kind") == "NetworkAttachmentDefinition":
+            assert doc["apiVersion"] == "k8s.cni.cncf.io/v1"
+            resource = doc["metadata"]["annotations"]["k8s.v1.cni.cncf.io/resourceName"]
+            assert resource == "mellanox.com/cx5_sriov_switchdev"
+            check_conflist(json.loads(doc["spec"]["config"]))
+        else:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+
+
+def test_device_plugin_selects_connectx5_vfs():
+    config = json.loads(documents(ROOT / "conf/sriovdp-config.yaml")[0]["data"]["config.json"])
+    resource = config["resourceList"][0]
+    assert (resource["resourcePrefix"], resource["resourceName"], resource["isRdma"]) == (
+        "mellanox.com",
+        "cx5_sriov_switchdev",
+        True,
+    )
+    assert resource["selectors"] == {"vendors": ["15b3"], "devices": ["1018"], "drivers": ["mlx5_core"]}
+
+
+def test_pods_request_one_vf_on_the_default_network():
+    for n in (1, 2):
+        pod = documents(ROOT / f"conf/ovs-offload-pod{n}.yaml")[0]
+        assert pod["metadata"]["annotations"]["v1.multus-cni.io/default-network"] == "kube-system/default"
+        limits = pod["spec"]["containers"][0]["resources"]["limits"]
+        assert limits == {"mellanox.com/cx5_sriov_switchdev": "1"}
+
+
+def test_daemonset_installs_with_least_privilege():
+    ds = documents(ROOT / "packaging/daemonset.yaml")[0]
+    spec = ds["spec"]["template"]["spec"]
+    assert ds["metadata"]["namespace"] == "kube-system"
+    assert spec["nodeSelector"]["cni-hwol.io/ovs-offload"] == "true"
+    init = spec["initContainers"][0]
+    assert init["securityContext"]["capabilities"]["drop"] == ["ALL"]
+    assert init["securityContext"].get("privileged") is not True
+    assert [v["hostPath"]["path"] for v in spec["volumes"]] == ["/opt/cni/bin"]
