@@ -58,19 +58,31 @@ class Series:
 
 
 def measured(argv: list[str], netns: str, env: dict, stdin: bytes = b"") -> tuple[Sample, int, bytes]:
-    """Run a command to completion and read its own rusage (wait4), not the harness's."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as inp:
+    """Run a command to completion and read its own rusage, not the harness's.
+
+    Entering the node's namespace needs a fork of this (large) Python process,
+    and a forked child's peak RSS counts the parent's pages until it execs. So
+    the fork execs GNU time at once, which forks the command from its own small
+    image and reports the command's peak RSS (and its children's) cleanly.
+    """
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as inp, tempfile.NamedTemporaryFile() as rss:
         inp.write(stdin)
         inp.seek(0)
         start = time.perf_counter()
         proc = subprocess.Popen(
-            argv, stdin=inp, stdout=out, stderr=subprocess.DEVNULL, env=env, preexec_fn=_enter(netns)
+            ["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv],
+            stdin=inp,
+            stdout=out,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_enter(netns),
         )
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss), proc.returncode, out.read()
+        max_rss = int(Path(rss.name).read_text().split()[-1])
+        return Sample(wall, usage.ru_utime + usage.ru_stime, max_rss), proc.returncode, out.read()
 
 
 class Bench:

@@ -15,6 +15,10 @@ log = logging.getLogger(__name__)
 
 OWNER_KEY = "cni-hwol.owner"
 OWNER_VALUE = "cni-hwol"
+NETWORK_KEY = "cni-hwol.network"
+CONTAINER_ID_KEY = "cni-hwol.container-id"
+IFNAME_KEY = "cni-hwol.ifname"
+_COLUMNS = ["_uuid", "name", "external_ids"]
 
 
 class BridgeMissing(Exception):
@@ -34,6 +38,18 @@ class PortRow:
     @property
     def ours(self) -> bool:
         return self.external_ids.get(OWNER_KEY) == OWNER_VALUE
+
+    @property
+    def attachment(self) -> tuple[str | None, str | None]:
+        """(container id, ifname) the port was made for."""
+        return self.external_ids.get(CONTAINER_ID_KEY), self.external_ids.get(IFNAME_KEY)
+
+    def belongs_to(self, container_id: str, ifname: str) -> bool:
+        return self.ours and self.attachment == (container_id, ifname)
+
+
+def _port_row(row: dict) -> PortRow:
+    return PortRow(row["_uuid"][1], row["name"], from_ovs_map(row["external_ids"]))
 
 
 def _bridge_exists(bridge: str) -> dict:
@@ -137,13 +153,13 @@ def detach_port(client: OvsdbClient, port_uuid: str, sync_timeout_ms: int = 0) -
 
 
 def find_port(client: OvsdbClient, name: str) -> PortRow | None:
-    rows = client.transact(
-        {"op": "select", "table": "Port", "where": [["name", "==", name]], "columns": ["_uuid", "name", "external_ids"]}
-    )[0]["rows"]
+    rows = client.transact({"op": "select", "table": "Port", "where": [["name", "==", name]], "columns": _COLUMNS})[0][
+        "rows"
+    ]
     if not rows:
         return None
     row = rows[0]
-    return PortRow(row["_uuid"][1], row["name"], from_ovs_map(row["external_ids"]))
+    return _port_row(row)
 
 
 def port_on_bridge(client: OvsdbClient, bridge: str, name: str) -> tuple[PortRow | None, bool]:
@@ -156,13 +172,20 @@ def port_on_bridge(client: OvsdbClient, bridge: str, name: str) -> tuple[PortRow
                 "op": "select",
                 "table": "Port",
                 "where": [["name", "==", name]],
-                "columns": ["_uuid", "name", "external_ids"],
+                "columns": _COLUMNS,
             },
         )
     )
     if not port_rows:
         return None, False
     row = port_rows[0]
-    port = PortRow(row["_uuid"][1], row["name"], from_ovs_map(row["external_ids"]))
+    port = _port_row(row)
     held = bool(bridge_rows) and ["uuid", port.uuid] in from_ovs_set(bridge_rows[0]["ports"])
     return port, held
+
+
+def owned_ports(client: OvsdbClient, network: str) -> list[PortRow]:
+    """Every port cni-hwol made for this network, on any bridge."""
+    marker = ovs_map({OWNER_KEY: OWNER_VALUE, NETWORK_KEY: network})
+    select = {"op": "select", "table": "Port", "where": [["external_ids", "includes", marker]], "columns": _COLUMNS}
+    return [_port_row(row) for row in client.transact(select)[0]["rows"]]

@@ -50,10 +50,5 @@ def cmd_check(inv: Invocation) -> None:
             raise ovs_failure("reading the bridge", exc) from None
     if port is None or not held:
         raise CNIError(OVS_ERROR, f"representor {state.representor} is not a port of bridge {state.bridge}")
-    ids = port.external_ids
-    if (
-        not port.ours
-        or ids.get("cni-hwol.container-id") != env.container_id
-        or ids.get("cni-hwol.ifname") != env.ifname
-    ):
-        raise CNIError(OVS_ERROR, f"OVS port {state.representor} belongs to another attachment: {ids}")
+    if not port.belongs_to(env.container_id, env.ifname):
+        raise CNIError(OVS_ERROR, f"OVS port {state.representor} belongs to another attachment: {port.external_ids}")

@@ -11,6 +11,7 @@ from cni_hwol.cni.errors import INVALID_ENVIRONMENT, OVS_ERROR, TRY_AGAIN_LATER,
 from cni_hwol.cni.netconf import NetConf
 from cni_hwol.linux.netns import NetnsGone, NotANetns, open_netns
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
+from cni_hwol.ovsdb.ports import CONTAINER_ID_KEY, IFNAME_KEY, NETWORK_KEY
 from cni_hwol.state import AttachmentKey, StateStore
 
 
@@ -61,9 +62,9 @@ def plugin_external_ids(inv: Invocation, device_id: str) -> dict[str, str]:
     """The keys the plugin always writes on its Port and Interface rows."""
     args = inv.env.args
     ids = {
-        "cni-hwol.network": inv.conf.name,
-        "cni-hwol.container-id": inv.env.container_id,
-        "cni-hwol.ifname": inv.env.ifname,
+        NETWORK_KEY: inv.conf.name,
+        CONTAINER_ID_KEY: inv.env.container_id,
+        IFNAME_KEY: inv.env.ifname,
         "cni-hwol.netns": inv.env.netns,
         "cni-hwol.device-id": device_id,
         "cni-hwol.pod-namespace": args.get("K8S_POD_NAMESPACE", ""),

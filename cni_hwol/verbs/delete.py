@@ -34,13 +34,7 @@ def _detach_from_ovs(state: AttachmentState) -> None:
                 # ADD stopped between the OVS transaction and the state write:
                 # claim the port only if its marker names this attachment.
                 port = find_port(ovsdb, state.representor)
-                ids = port.external_ids if port else {}
-                if (
-                    port
-                    and port.ours
-                    and ids.get("cni-hwol.container-id") == state.container_id
-                    and ids.get("cni-hwol.ifname") == state.ifname
-                ):
+                if port and port.belongs_to(state.container_id, state.ifname):
                     port_uuid = port.uuid
             # A representor that was down before ADD is set down again after the
             # port is gone; vswitchd must have let go of it first (see detach_port).

@@ -11,8 +11,8 @@ import logging
 from cni_hwol.cni.errors import TRY_AGAIN_LATER, CNIError
 from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.ipam import speaks
-from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable, from_ovs_map, ovs_map
-from cni_hwol.ovsdb.ports import OWNER_KEY, OWNER_VALUE, detach_port
+from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
+from cni_hwol.ovsdb.ports import detach_port, owned_ports
 from cni_hwol.verbs.common import Invocation, connect_ovsdb, ovs_failure
 from cni_hwol.verbs.delete import teardown
 
@@ -51,25 +51,9 @@ def _collect_orphan_ports(inv: Invocation, valid: set) -> None:
     recorded = {(s.container_id, s.ifname) for s in inv.store.all_attachments()}
     with connect_ovsdb(inv.conf.ovsdb_socket) as ovsdb:
         try:
-            rows = ovsdb.transact(
-                {
-                    "op": "select",
-                    "table": "Port",
-                    "columns": ["_uuid", "name", "external_ids"],
-                    "where": [
-                        [
-                            "external_ids",
-                            "includes",
-                            ovs_map({OWNER_KEY: OWNER_VALUE, "cni-hwol.network": inv.conf.name}),
-                        ]
-                    ],
-                }
-            )[0]["rows"]
-            for row in rows:
-                ids = from_ovs_map(row["external_ids"])
-                owner = (ids.get("cni-hwol.container-id"), ids.get("cni-hwol.ifname"))
-                if owner not in valid and owner not in recorded:
-                    detach_port(ovsdb, row["_uuid"][1])
-                    log.info("GC removed orphan OVS port %s of %s", row["name"], owner)
+            for port in owned_ports(ovsdb, inv.conf.name):
+                if port.attachment not in valid and port.attachment not in recorded:
+                    detach_port(ovsdb, port.uuid)
+                    log.info("GC removed orphan OVS port %s of %s", port.name, port.attachment)
         except (OvsdbError, OvsdbUnavailable) as exc:
             raise ovs_failure("collecting orphan ports", exc) from None
