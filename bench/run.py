@@ -387,6 +387,9 @@ def render(r: dict) -> str:
         f"DELeted concurrently in {b['del_total_s']} s ({b['del_failures']} failures).",
         "",
     ]
+    notes = HERE / "profile.md"  # the analysis that goes with the numbers
+    if notes.exists():
+        lines.append(notes.read_text())
     return "\n".join(lines)
 
 
