@@ -101,9 +101,13 @@ def _operator_command(args: list[str]) -> int:
         from cni_hwol.install import main as install_main
 
         return install_main(args[1:])
+    if args and args[0] in ("doctor", "node-setup", "offload-status"):
+        from cni_hwol.tools.cli import main as tools_main
+
+        return tools_main(args[0], args[1:])
     print(
         f"cni-hwol {__version__}: a CNI plugin, run by the container runtime with CNI_COMMAND set.\n"
-        "Operator commands: cni-hwol --version | cni-hwol install [--dest DIR] [--allow-downgrade] [--uninstall]",
+        "Operator commands: --version | install | doctor | node-setup | offload-status (each with --help)",
         file=sys.stderr,
     )
     return 2

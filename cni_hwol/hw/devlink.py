@@ -19,6 +19,7 @@ FLAVOUR_PCI_PF = 4
 FLAVOUR_PCI_VF = 5
 ESWITCH_MODES = {0: "legacy", 1: "switchdev"}
 _CMD_ESWITCH_GET = 29
+_CMD_ESWITCH_SET = 30
 
 
 @dataclass(frozen=True)
@@ -138,3 +139,10 @@ class Devlink:
         except NetlinkError as exc:
             log.info("devlink eswitch get %s failed: %s", handle, exc)
         return None
+
+    def set_eswitch_mode(self, handle: str, mode: str) -> None:
+        """Switch a devlink instance to "legacy" or "switchdev" (raises NetlinkError)."""
+        code = {name: value for value, name in ESWITCH_MODES.items()}[mode]
+        bus, _, dev = handle.partition("/")
+        attrs = [("DEVLINK_ATTR_BUS_NAME", bus), ("DEVLINK_ATTR_DEV_NAME", dev), ("DEVLINK_ATTR_ESWITCH_MODE", code)]
+        self._request(_CMD_ESWITCH_SET, attrs, 0)

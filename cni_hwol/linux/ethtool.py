@@ -32,23 +32,43 @@ def _feature_names(sock: socket.socket, ifname: str) -> list[str]:
     return [raw[i * ETH_GSTRING_LEN : (i + 1) * ETH_GSTRING_LEN].split(b"\0", 1)[0].decode() for i in range(count)]
 
 
+def _features(sock: socket.socket, ifname: str, feature: str) -> tuple[list[str], int, int, tuple[int, ...]]:
+    """Feature names, the feature's block and mask, and that block's (available, requested, active, fixed)."""
+    names = _feature_names(sock, ifname)
+    if feature not in names:
+        return names, -1, 0, (0, 0, 0, 0)
+    bit = names.index(feature)
+    blocks = (len(names) + 31) // 32
+    block, mask = bit // 32, 1 << (bit % 32)
+    current = ctypes.create_string_buffer(8 + blocks * 16)
+    struct.pack_into("II", current, 0, ETHTOOL_GFEATURES, blocks)
+    _ioctl(sock, ifname, current)
+    return names, block, mask, struct.unpack_from("IIII", current.raw, 8 + block * 16)
+
+
+def feature_state(ifname: str, feature: str) -> str:
+    """ "on", "off", "off [fixed]" (cannot change) or "unknown" (no such feature or link)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            _, block, mask, (available, _, active, never_changed) = _features(sock, ifname, feature)
+    except OSError:
+        return "unknown"
+    if block < 0:
+        return "unknown"
+    if active & mask:
+        return "on"
+    return "off [fixed]" if not available & mask or never_changed & mask else "off"
+
+
 def enable_feature(ifname: str, feature: str) -> str:
     """Turn a feature on; answers "on", "already on" or "unsupported" (fixed off)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        names = _feature_names(sock, ifname)
-        if feature not in names:
-            return "unsupported"
-        bit = names.index(feature)
-        blocks = (len(names) + 31) // 32
-        block, mask = bit // 32, 1 << (bit % 32)
-        current = ctypes.create_string_buffer(8 + blocks * 16)
-        struct.pack_into("II", current, 0, ETHTOOL_GFEATURES, blocks)
-        _ioctl(sock, ifname, current)
-        available, _, active, never_changed = struct.unpack_from("IIII", current.raw, 8 + block * 16)
+        names, block, mask, (available, _, active, never_changed) = _features(sock, ifname, feature)
+        if block < 0 or not available & mask or never_changed & mask:
+            return "already on" if active & mask else "unsupported"
         if active & mask:
             return "already on"
-        if not available & mask or never_changed & mask:
-            return "unsupported"
+        blocks = (len(names) + 31) // 32
         change = ctypes.create_string_buffer(8 + blocks * 8)
         struct.pack_into("II", change, 0, ETHTOOL_SFEATURES, blocks)
         struct.pack_into("II", change, 8 + block * 8, mask, mask)

@@ -50,6 +50,7 @@ class FakeSysfs:
 
     def _add_netdev(self, device_dir: Path, name: str, attrs: dict[str, str]) -> None:
         self._write(device_dir / "net" / name, attrs)
+        os.symlink("../..", device_dir / "net" / name / "device")  # class/net/<name>/device -> the PCI function
         link = self.root / "class/net" / name
         os.symlink(os.path.relpath(device_dir / "net" / name, link.parent), link)
 

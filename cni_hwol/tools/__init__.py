@@ -1,0 +1,1 @@
+"""Operator commands: doctor, node-setup, offload-status (no CNI_COMMAND set)."""

@@ -1,0 +1,52 @@
+"""Command line of the operator tools: doctor, node-setup, offload-status."""
+
+from __future__ import annotations
+
+import argparse
+
+from cni_hwol.cni.netconf import DEFAULT_BRIDGE, DEFAULT_OVSDB_SOCKET, DEFAULT_STATE_DIR, DEFAULT_SYSFS_ROOT
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sysfs-root", default=DEFAULT_SYSFS_ROOT, help="where sysfs is mounted (default /sys)")
+    parser.add_argument("--ovsdb", default=DEFAULT_OVSDB_SOCKET, help="OVSDB server: unix:/path or tcp:host:port")
+    parser.add_argument("--bridge", default=DEFAULT_BRIDGE, help="the OVS bridge pods join")
+    parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="the plugin's stateDir")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def main(command: str, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog=f"cni-hwol {command}")
+    _common(parser)
+    if command == "doctor":
+        parser.add_argument("--pf", help="check one PF netdev (default: every SR-IOV PF)")
+        parser.add_argument("--cni-path", default="/opt/cni/bin", help="colon-separated CNI plugin directories")
+        args = parser.parse_args(argv)
+        from cni_hwol.tools.doctor import doctor
+
+        report = doctor(
+            args.sysfs_root,
+            args.ovsdb,
+            args.bridge,
+            args.state_dir,
+            [d for d in args.cni_path.split(":") if d],
+            args.pf,
+        )
+    elif command == "node-setup":
+        parser.add_argument("--pf", required=True, help="the PF netdev, e.g. enp3s0f0")
+        parser.add_argument("--vfs", required=True, type=int, help="how many VFs to create")
+        parser.add_argument("--dry-run", action="store_true", help="print the steps, change nothing")
+        args = parser.parse_args(argv)
+        from cni_hwol.tools.node_setup import node_setup
+
+        report = node_setup(args.sysfs_root, args.pf, args.vfs, args.state_dir, args.dry_run)
+    else:
+        parser.add_argument("container_id", nargs="?", help="one attachment's container id (or a prefix)")
+        parser.add_argument("--all", action="store_true", help="every attachment (the default)")
+        parser.add_argument("--ovs-rundir", default="/var/run/openvswitch", help="where ovs-vswitchd's .ctl is")
+        args = parser.parse_args(argv)
+        from cni_hwol.tools.offload_status import offload_status
+
+        report = offload_status(args.state_dir, args.ovsdb, args.ovs_rundir, None if args.all else args.container_id)
+    print(report.render(args.json))
+    return 0 if report.ok else 1

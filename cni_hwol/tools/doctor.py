@@ -1,0 +1,171 @@
+"""`cni-hwol doctor`: is this node ready for offloaded pods?
+
+Reads sysfs, devlink, ethtool, OVSDB, CNI_PATH and the state directory;
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cni_hwol.cni.errors import CNIError
+from cni_hwol.hw.devlink import Devlink
+from cni_hwol.hw.representor import find_representor
+from cni_hwol.hw.sysfs import Sysfs
+from cni_hwol.linux.ethtool import feature_state
+from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable, from_ovs_map
+from cni_hwol.state import StateStore
+from cni_hwol.tools.report import Report
+
+
+def sriov_pfs(sysfs: Sysfs) -> list[str]:
+    """The netdev of every PCI function that can have VFs (sriov_totalvfs > 0).
+
+    Starts from the PCI functions: in switchdev mode the representors hang off
+    the PF's function too, so a walk over class/net would take them for PFs.
+    """
+    found = []
+    devices = sysfs.root / "bus/pci/devices"
+    for address in sorted(os.listdir(devices)) if devices.is_dir() else []:
+        total = sysfs.read_attr(devices / address / "sriov_totalvfs")
+        if total and total.isdigit() and int(total) > 0:
+            try:
+                found.append(sysfs.pf_netdev(sysfs.pci_device(address)))
+            except CNIError:
+                continue  # no netdev (driver unbound): nothing to check by name
+    return found
+
+
+def pf_device(sysfs: Sysfs, pf: str) -> Path:
+    return Path(os.path.realpath(sysfs.root / "class/net" / pf / "device"))
+
+
+def vf_addresses(pf_dir: Path) -> list[str]:
+    links = sorted((e for e in os.listdir(pf_dir) if e.startswith("virtfn")), key=lambda e: int(e[6:]))
+    return [os.path.basename(os.path.realpath(pf_dir / e)) for e in links]
+
+
+def check_pf(report: Report, sysfs: Sysfs, devlink: Devlink, pf: str) -> None:
+    pf_dir = pf_device(sysfs, pf)
+    total = sysfs.read_attr(pf_dir / "sriov_totalvfs") or "0"
+    report.add(
+        f"{pf}: SR-IOV",
+        total.isdigit() and int(total) > 0,
+        f"sriov_totalvfs={total}",
+        "enable SR-IOV in the NIC firmware (mlxconfig -d <dev> set SRIOV_EN=1 NUM_OF_VFS=<n>) and BIOS",
+    )
+    numvfs = int(sysfs.read_attr(pf_dir / "sriov_numvfs") or 0)
+    report.add(f"{pf}: VFs created", numvfs > 0, f"sriov_numvfs={numvfs}", f"cni-hwol node-setup --pf {pf} --vfs <n>")
+    vfs = vf_addresses(pf_dir)
+    unbound = [vf for vf in vfs if not (pf_dir.parent / vf / "driver").exists()]
+    report.add(
+        f"{pf}: VFs bound to their driver",
+        not unbound and bool(vfs),
+        f"{len(vfs) - len(unbound)}/{len(vfs)} bound" + (f"; unbound: {' '.join(unbound)}" if unbound else ""),
+        f"echo <pci> > /sys/bus/pci/drivers/mlx5_core/bind for each of: {' '.join(unbound)}",
+    )
+    handle = f"pci/{pf_dir.name}"
+    for port in devlink.ports():
+        if port.netdev == pf:
+            handle = port.handle
+    mode = devlink.eswitch_mode(handle)
+    if mode is None:
+        switchdev = bool(sysfs.netdev_attr(pf, "phys_switch_id"))
+        detail = "devlink unavailable; sysfs phys_switch_id " + ("present" if switchdev else "absent")
+    else:
+        switchdev, detail = mode == "switchdev", f"devlink {handle}: {mode}"
+    report.add(
+        f"{pf}: eswitch in switchdev mode",
+        switchdev,
+        detail,
+        f"cni-hwol node-setup --pf {pf} --vfs {numvfs or '<n>'} (or: devlink dev eswitch set {handle} mode switchdev)",
+    )
+    state = feature_state(pf, "hw-tc-offload")
+    report.add(f"{pf}: hw-tc-offload", state == "on", state, f"ethtool -K {pf} hw-tc-offload on")
+    missing = []
+    for address in vfs:
+        try:
+            find_representor(sysfs.resolve_vf(address), sysfs)
+        except CNIError:
+            missing.append(address)
+    report.add(
+        f"{pf}: every VF has a representor",
+        not missing and bool(vfs),
+        f"{len(vfs) - len(missing)}/{len(vfs)} found" + (f"; missing: {' '.join(missing)}" if missing else ""),
+        "switch the eswitch to switchdev mode with the VFs unbound, then bind them (node-setup does this)",
+    )
+
+
+def check_ovs(report: Report, ovsdb: str, bridge: str) -> None:
+    try:
+        with OvsdbClient(ovsdb, timeout=5.0) as client:
+            ovs, bridges = (
+                r["rows"]
+                for r in client.transact(
+                    {"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["other_config"]},
+                    {"op": "select", "table": "Bridge", "where": [["name", "==", bridge]], "columns": ["name"]},
+                )
+            )
+    except (OvsdbUnavailable, OvsdbError) as exc:
+        report.add(
+            "OVS reachable", False, str(exc), "start Open vSwitch, or pass --ovsdb unix:<path>|tcp:<host>:<port>"
+        )
+        return
+    report.add("OVS reachable", True, ovsdb)
+    offload = from_ovs_map(ovs[0]["other_config"]).get("hw-offload", "false") if ovs else "false"
+    report.add(
+        "OVS hw-offload",
+        offload == "true",
+        f"other_config:hw-offload={offload}",
+        "ovs-vsctl set Open_vSwitch . other_config:hw-offload=true, then restart ovs-vswitchd",
+    )
+    report.add(f"bridge {bridge}", bool(bridges), "present" if bridges else "missing", f"ovs-vsctl add-br {bridge}")
+
+
+def check_cni(report: Report, cni_path: list[str], state_dir: str) -> None:
+    for plugin in ("cni-hwol", "host-local"):
+        where = next((os.path.join(d, plugin) for d in cni_path if os.access(os.path.join(d, plugin), os.X_OK)), None)
+        report.add(
+            f"{plugin} on CNI_PATH",
+            where is not None,
+            where or f"not in {':'.join(cni_path)}",
+            "kubectl apply -f packaging/daemonset.yaml"
+            if plugin == "cni-hwol"
+            else "install containernetworking-plugins into /opt/cni/bin",
+        )
+    stale = [s for s in StateStore(state_dir).all_attachments() if s.netns and not os.path.exists(s.netns)]
+    report.add(
+        "state directory",
+        not stale,
+        f"{state_dir}: "
+        + (
+            f"{len(stale)} attachment(s) whose netns is gone: " + ", ".join(s.key.describe() for s in stale)
+            if stale
+            else "no stale attachment"
+        ),
+        "the runtime's DEL or GC removes them; by hand: cnitool del <network> <netns> with the same container id",
+    )
+
+
+def doctor(
+    sysfs_root: str, ovsdb: str, bridge: str, state_dir: str, cni_path: list[str], pf: str | None = None
+) -> Report:
+    report = Report("doctor")
+    sysfs = Sysfs(sysfs_root)
+    pfs = [pf] if pf else sriov_pfs(sysfs)
+    report.add(
+        "SR-IOV PFs",
+        bool(pfs),
+        " ".join(pfs) or f"none in {sysfs_root}/class/net",
+        "check the NIC and its driver (lspci -nn | grep 15b3; modprobe mlx5_core)",
+    )
+    with Devlink() as devlink:
+        for name in pfs:
+            if not (sysfs.root / "class/net" / name).exists():
+                report.add(f"{name}: PF", False, f"no netdev {name} in {sysfs_root}/class/net", "check --pf")
+                continue
+            check_pf(report, sysfs, devlink, name)
+    check_ovs(report, ovsdb, bridge)
+    check_cni(report, cni_path, state_dir)
+    return report

@@ -1,0 +1,148 @@
+"""The operator tools (doctor, node-setup, offload-status) on the simulated node."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from tests.simnode.nsexec import run
+
+
+def tool(node, command: str, *args: str) -> tuple[int, dict]:
+    argv = [
+        str(node.bin_dir / "cni-hwol"),
+        command,
+        "--json",
+        "--sysfs-root",
+        str(node.sysfs_root),
+        "--ovsdb",
+        node.ovs.socket,
+        "--state-dir",
+        str(node.state_dir),
+        *args,
+    ]
+    done = run(argv, netns=node.netns, check=False, env={"PATH": os.environ.get("PATH", "")})
+    return done.returncode, json.loads(done.stdout)
+
+
+def checks(report: dict) -> dict[str, dict]:
+    return {c["name"]: c for c in report["checks"]}
+
+
+def doctor(node, *args):
+    return tool(node, "doctor", "--cni-path", f"{node.bin_dir}:/usr/lib/cni", *args)
+
+
+def test_doctor_names_what_is_wrong_and_how_to_fix_it(node):
+    status, report = doctor(node)
+    found = checks(report)
+    assert status == 1 and not report["ok"]
+    assert found["SR-IOV PFs"]["detail"] == "enp3s0f0np0 enp3s0f1np1"
+    for pf in ("enp3s0f0np0", "enp3s0f1np1"):
+        assert found[f"{pf}: VFs created"]["ok"] and found[f"{pf}: every VF has a representor"]["ok"]
+        assert found[f"{pf}: eswitch in switchdev mode"]["ok"]  # phys_switch_id, no devlink here
+        tc = found[f"{pf}: hw-tc-offload"]
+        assert not tc["ok"] and tc["fix"] == f"ethtool -K {pf} hw-tc-offload on"  # a veth cannot
+    assert not found["OVS hw-offload"]["ok"] and "hw-offload=true" in found["OVS hw-offload"]["fix"]
+    assert (
+        found["bridge br-int"]["ok"] and found["cni-hwol on CNI_PATH"]["ok"] and found["host-local on CNI_PATH"]["ok"]
+    )
+
+    node.ovs.vsctl("set", "Open_vSwitch", ".", "other_config:hw-offload=true")
+    os.remove(node.sysfs_root / "class/net" / node.vf(1, 2).rep_name / "phys_port_name")
+    _, report = doctor(node, "--pf", "enp3s0f1np1")
+    found = checks(report)
+    assert found["OVS hw-offload"]["ok"]
+    assert "enp3s0f0np0: VFs created" not in found
+    missing = found["enp3s0f1np1: every VF has a representor"]
+    assert not missing["ok"] and node.vf(1, 2).pci in missing["detail"]
+
+
+def test_doctor_finds_attachments_whose_pod_is_gone(node):
+    pod = node.create_pod("p")
+    node.cnitool_run("add", pod, node.vf(0, 0).pci)
+    assert checks(doctor(node)[1])["state directory"]["ok"]
+    node.destroy_pod(pod)
+    state = checks(doctor(node)[1])["state directory"]
+    assert not state["ok"] and pod.container_id in state["detail"]
+    node.cnitool_run("del", pod)
+    assert checks(doctor(node)[1])["state directory"]["ok"]
+
+
+def test_offload_status_reports_port_tc_and_datapath_flows(node):
+    pods = [node.create_pod("a"), node.create_pod("b")]
+    results = [json.loads(node.cnitool_run("add", p, node.vf(i, 1).pci).stdout) for i, p in enumerate(pods)]
+    assert node.ping(pods[0], results[1]["ips"][0]["address"].split("/")[0]).returncode == 0
+    status, report = tool(node, "offload-status", "--all", "--ovs-rundir", str(node.ovs.dir))
+    # The userspace datapath offloads nothing: the flows are there, in software.
+    assert status == 1
+    by_rep = {a["representor"]: a for a in report["attachments"]}
+    first = by_rep[node.vf(0, 1).rep_name]
+    assert first["pod"] == "default/a" and first["vf"] == node.vf(0, 1).pci
+    assert isinstance(first["ofport"], int) and first["ofport"] > 0
+    assert (first["tc_filters"], first["tc_in_hw"]) == (0, 0)
+    assert first["flows_software"] and not first["flows_offloaded"]
+    assert all(f"in_port({node.vf(0, 1).rep_name})" in f for f in first["flows_software"])
+    flows = checks(report)[f"default/a ({pods[0].container_id[:12]}/net1): datapath flows offloaded"]
+    assert not flows["ok"] and "in software" in flows["detail"]
+
+    _, one = tool(node, "offload-status", pods[1].container_id[:10], "--ovs-rundir", str(node.ovs.dir))
+    assert [a["pod"] for a in one["attachments"]] == ["default/b"]
+    for pod in pods:
+        node.cnitool_run("del", pod)
+    status, report = tool(node, "offload-status", "--ovs-rundir", str(node.ovs.dir))
+    assert status == 1 and not checks(report)["attachments"]["ok"]
+
+
+def test_node_setup_dry_run_changes_nothing(node):
+    numvfs = node.sysfs_root / "class/net/enp3s0f1np1/device/sriov_numvfs"
+    status, report = tool(node, "node-setup", "--pf", "enp3s0f1np1", "--vfs", "6", "--dry-run")
+    steps = checks(report)
+    assert steps["VFs"]["detail"] == "would set sriov_numvfs 4 -> 6"
+    assert steps["unbind VFs"]["detail"].startswith("would unbind 0000:05:00.0")
+    assert numvfs.read_text().strip() == "4"
+    assert not (node.sysfs_root / "bus/pci/drivers/mlx5_core/unbind").exists()
+    assert status == 1 and "devlink is not available" in steps["eswitch switchdev"]["detail"]
+
+
+def test_node_setup_refuses_a_pf_whose_vfs_are_in_use(node):
+    pod = node.create_pod("p")
+    node.cnitool_run("add", pod, node.vf(0, 3).pci)
+    status, report = tool(node, "node-setup", "--pf", "enp3s0f0np0", "--vfs", "2")
+    step = checks(report)["VFs"]
+    assert status == 1 and not step["ok"] and pod.container_id in step["detail"]
+    assert (node.sysfs_root / "class/net/enp3s0f0np0/device/sriov_numvfs").read_text().strip() == "4"
+    node.cnitool_run("del", pod)
+
+
+def test_node_setup_steps_and_rebinds_after_a_failure(node):
+    status, report = tool(node, "node-setup", "--pf", "enp3s0f1np1", "--vfs", "2")
+    steps = checks(report)
+    assert steps["VFs"]["detail"] == "sriov_numvfs 4 -> 2"
+    assert (node.sysfs_root / "class/net/enp3s0f1np1/device/sriov_numvfs").read_text() == "2"
+    assert steps["PF up"]["detail"] == "enp3s0f1np1 already up"
+    assert steps["unbind VFs"]["ok"]
+    assert status == 1 and not steps["eswitch switchdev"]["ok"]  # no devlink on this kernel
+    assert steps["bind VFs again after the failure"]["detail"].startswith("bound 0000:05:00.0")
+    drivers = node.sysfs_root / "bus/pci/drivers/mlx5_core"
+    assert (drivers / "unbind").exists() and (drivers / "bind").exists()
+
+
+def test_human_output(node):
+    done = run(
+        [
+            str(node.bin_dir / "cni-hwol"),
+            "doctor",
+            "--sysfs-root",
+            str(node.sysfs_root),
+            "--ovsdb",
+            node.ovs.socket,
+            "--state-dir",
+            str(node.state_dir),
+        ],
+        netns=node.netns,
+        check=False,
+    )
+    text = done.stdout.decode()
+    assert "[ok] bridge br-int: present" in text and "fix: ethtool -K" in text
+    assert text.rstrip().splitlines()[-1].startswith("doctor: ") and "failed" in text
