@@ -32,11 +32,13 @@ class Ovs:
             "OVS_SYSCONFDIR": str(workdir),
         }
 
-    def start(self) -> None:
+    def start(self, hw_offload: bool = False) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         run(["ovsdb-tool", "create", str(self.dir / "conf.db"), SCHEMA], env=self.env)
         self.start_database()
         self.vsctl("--no-wait", "init")
+        if hw_offload:  # read by ovs-vswitchd at start only
+            self.vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:hw-offload=true")
         vswitchd = [
             "ovs-vswitchd",
             self.socket,
@@ -64,8 +66,9 @@ class Ovs:
         done = run(["ovs-vsctl", f"--db={self.socket}", "--timeout=20", *args], env=self.env, check=check)
         return done.stdout.decode().strip()
 
-    def add_bridge(self, name: str) -> None:
-        self.vsctl("add-br", name, "--", "set", "bridge", name, "datapath_type=netdev")
+    def add_bridge(self, name: str, datapath: str = "netdev") -> None:
+        """datapath "netdev" is OVS's userspace datapath; "system" is the kernel module's."""
+        self.vsctl("add-br", name, "--", "set", "bridge", name, f"datapath_type={datapath}")
         run(["ip", "link", "set", name, "up"], netns=self.netns)
 
     def column(self, table: str, record: str, column: str):

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs inside the VM booted by tests/kernel/run.sh (root filesystem shared read-only, /tmp writable).
+set -uo pipefail
+cd "$1"
+modprobe psample && insmod "$NETDEVSIM_KO" && modprobe openvswitch && modprobe dummy || {
+  echo "KERNEL-TIER: FAILED (modules)"; exit 1; }
+export CNI_HWOL_KERNEL_GUEST=1 PYTHONDONTWRITEBYTECODE=1
+"$PYTHON" -m pytest -q -p no:cacheprovider tests/kernel/test_guest.py
+status=$?
+if [ $status -eq 0 ]; then echo "KERNEL-TIER: PASSED"; else echo "KERNEL-TIER: FAILED ($status)"; fi
+exit $status

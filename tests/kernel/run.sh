@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The kernel tier: boot Debian's kernel under qemu (virtme-ng), where devlink, netdevsim's
+# switchdev representors and the openvswitch kernel module exist, and run
+# tests/kernel/test_guest.py inside it against the real plugin.
+#   bash tests/kernel/run.sh          (root; about two minutes under TCG)
+# Skips, saying why, where qemu, virtme-ng or the kernel packages are missing.
+# CNI_HWOL_VM_KVM=1 uses KVM instead of TCG (nested KVM hangs this workplace's guests).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+# The newest installed Debian 6.1 kernel with matching headers (KVER= to choose).
+if [ -z "${KVER:-}" ]; then
+  for image in $(ls -1 /boot/vmlinuz-6.1.*-amd64 2>/dev/null | sort -V -r); do
+    candidate=${image#/boot/vmlinuz-}
+    if [ -d "/usr/src/linux-headers-$candidate" ]; then KVER=$candidate; break; fi
+  done
+fi
+KVER=${KVER:-none}
+SOURCE=/usr/src/linux-source-6.1.tar.xz
+PYTHON=$(python3 -c 'import sys; print(sys.executable)')
+
+missing=()
+command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
+command -v vng >/dev/null || missing+=("virtme-ng (pip)")
+[ -e "/boot/vmlinuz-$KVER" ] || missing+=("linux-image-$KVER")
+[ -d "/usr/src/linux-headers-$KVER" ] || missing+=("linux-headers-$KVER")
+[ -e "$SOURCE" ] || missing+=(linux-source-6.1)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "SKIP kernel tier: missing ${missing[*]} (sudo bash .ci/setup --kernel installs them)"
+  exit 0
+fi
+
+# netdevsim is not built in Debian's kernel: build the module out of tree, once.
+BUILD=${CNI_HWOL_BUILD_DIR:-/tmp/cni-hwol-build}/netdevsim-$KVER
+KO=$BUILD/drivers/net/netdevsim/netdevsim.ko
+if [ ! -e "$KO" ]; then
+  mkdir -p "$BUILD"
+  tar -xJf "$SOURCE" -C "$BUILD" --strip-components=1 linux-source-6.1/drivers/net/netdevsim
+  make -s -C "/usr/src/linux-headers-$KVER" M="$BUILD/drivers/net/netdevsim" CONFIG_NETDEVSIM=m modules
+fi
+CNITOOL=$("$PYTHON" -c 'from tests.simnode.cnitool import cnitool_binary; print(cnitool_binary())')
+
+accel=(--disable-kvm)
+[ "${CNI_HWOL_VM_KVM:-0}" = 1 ] && accel=()
+log=$(mktemp)
+status=0
+timeout 600 vng "${accel[@]}" --run "/boot/vmlinuz-$KVER" --memory 2G --cpus 2 --exec \
+  "NETDEVSIM_KO=$KO CNITOOL=$CNITOOL PYTHON=$PYTHON bash $PWD/tests/kernel/guest.sh $PWD" \
+  </dev/null >"$log" 2>&1 || status=$?
+cat "$log"
+# The guest prints pytest's summary; its last line says whether the tier passed.
+if [ $status -ne 0 ] || ! grep -q "KERNEL-TIER: PASSED" "$log"; then
+  echo "kernel tier FAILED (vng exit $status)"
+  exit 1
+fi

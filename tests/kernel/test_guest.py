@@ -1,0 +1,240 @@
+"""Inside the VM (tests/kernel/run.sh): the plugin against a real kernel's devlink,
+netdevsim switchdev representors and the OVS kernel datapath with hw-offload.
+
+netdevsim gives devlink instances with pcivf ports and representor netdevs but no
+VF netdevs or PCI functions, so the VF side is a dummy netdev described by a fake
+sysfs tree whose PF netdev is netdevsim's physical port. The tree carries no
+representor attributes: only devlink can answer the representor lookup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+if os.environ.get("CNI_HWOL_KERNEL_GUEST") != "1":
+    pytest.skip("runs inside the VM booted by tests/kernel/run.sh", allow_module_level=True)
+
+from cni_hwol.hw.devlink import FLAVOUR_PCI_VF, Devlink  # noqa: E402
+from cni_hwol.linux.ethtool import enable_feature, feature_state  # noqa: E402
+from tests.simnode.fake_sysfs import FakeSysfs  # noqa: E402
+from tests.simnode.node import plugin_wrapper  # noqa: E402
+from tests.simnode.ovs import Ovs  # noqa: E402
+
+VFS = 4
+SWITCHDEV = (1, 2)  # netdevsim1 and netdevsim2 go to switchdev; netdevsim3 stays legacy
+LEGACY = 3
+
+
+def sh(*argv: str, check: bool = True) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if check and done.returncode:
+        raise RuntimeError(f"{argv}: {done.stderr}")
+    return done.stdout
+
+
+class KernelNode:
+    def __init__(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="hwol-kernel-"))
+        self.sysfs = FakeSysfs(self.workdir / "sys")
+        self.ovs = Ovs(self.workdir / "ovs", netns=None)
+        self.bin_dir = self.workdir / "bin"
+        self.bin_dir.mkdir()
+        plugin_wrapper(self.bin_dir)
+        self.vfs: dict[tuple[int, int], str] = {}  # (netdevsim id, vf) -> PCI address
+
+    def start(self) -> KernelNode:
+        with Devlink() as devlink:
+            for dev in (*SWITCHDEV, LEGACY):
+                Path("/sys/bus/netdevsim/new_device").write_text(f"{dev} 1")
+                deadline = time.monotonic() + 10
+                while not Path(f"/sys/class/net/eni{dev}np1").exists() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                Path(f"/sys/bus/netdevsim/devices/netdevsim{dev}/sriov_numvfs").write_text(str(VFS))
+                if dev in SWITCHDEV:  # the plugin's own devlink code switches the eswitch
+                    devlink.set_eswitch_mode(f"netdevsim/netdevsim{dev}", "switchdev")
+                # The fake PCI side: PF function .0 (pfnum 0, as netdevsim's), VFs as dummies.
+                pf_pci = f"0000:{dev:02x}:00.0"
+                base = (0x10 + dev) << 8
+                self.sysfs.add_pf(pf_pci, f"eni{dev}np1", f"{dev:016x}", base, VFS)
+                for vf in range(VFS):
+                    name = f"vf{dev}x{vf}"
+                    sh("ip", "link", "add", name, "type", "dummy")
+                    self.vfs[(dev, vf)] = self.sysfs.add_vf(pf_pci, vf, base, name)
+        self.ovs.start(hw_offload=True)
+        self.ovs.add_bridge("br-int", datapath="system")
+        conf = {
+            "cniVersion": "1.0.0",
+            "name": "hwol",
+            "plugins": [
+                {
+                    "type": "cni-hwol",
+                    "ovsdbSocket": self.ovs.socket,
+                    "stateDir": str(self.workdir / "state"),
+                    "sysfsRoot": str(self.sysfs.root),
+                    "logFile": str(self.workdir / "cni-hwol.log"),
+                    "logLevel": "debug",
+                    "capabilities": {"deviceID": True},
+                    "ipam": {"type": "host-local", "subnet": "10.77.0.0/24", "dataDir": str(self.workdir / "ipam")},
+                }
+            ],
+        }
+        (self.workdir / "net.d").mkdir()
+        (self.workdir / "net.d" / "hwol.conflist").write_text(json.dumps(conf))
+        return self
+
+    def cnitool(self, verb: str, pod: str, device_id: str) -> subprocess.CompletedProcess:
+        env = {
+            "PATH": os.environ["PATH"],
+            "NETCONFPATH": str(self.workdir / "net.d"),
+            "CNI_PATH": f"{self.bin_dir}:/usr/lib/cni",
+            "CNI_IFNAME": "net1",
+            "CNI_CONTAINERID": f"c-{pod}",
+            "CNI_CACHE_DIR": str(self.workdir / "cache"),
+            "CAP_ARGS": json.dumps({"deviceID": device_id}),
+            "CNI_ARGS": f"IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME={pod}",
+        }
+        return subprocess.run(
+            [os.environ["CNITOOL"], verb, "hwol", f"/run/netns/{pod}"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    def log(self) -> str:
+        path = self.workdir / "cni-hwol.log"
+        return path.read_text() if path.exists() else ""
+
+    def close(self) -> None:
+        self.ovs.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def knode():
+    node = KernelNode().start()
+    yield node
+    node.close()
+
+
+@pytest.fixture
+def pod():
+    name = f"kpod{time.monotonic_ns() % 10**8}"
+    sh("ip", "netns", "add", name)
+    yield name
+    sh("ip", "netns", "del", name, check=False)
+
+
+def test_devlink_ports_and_eswitch_modes_decode(knode):
+    with Devlink() as devlink:
+        assert not devlink.absent
+        ports = devlink.ports()
+        for dev in (*SWITCHDEV, LEGACY):
+            assert devlink.eswitch_mode(f"netdevsim/netdevsim{dev}") == ("legacy" if dev == LEGACY else "switchdev")
+    vf_ports = {(p.handle, p.vf_number): p for p in ports if p.flavour == FLAVOUR_PCI_VF}
+    for dev in SWITCHDEV:
+        for vf in range(VFS):
+            port = vf_ports[(f"netdevsim/netdevsim{dev}", vf)]
+            assert (port.pf_number, port.netdev) == (0, f"eni{dev}npf0vf{vf}")
+
+
+def test_add_attaches_the_devlink_representor_to_a_kernel_datapath_bridge(knode, pod):
+    device = knode.vfs[(1, 2)]
+    done = knode.cnitool("add", pod, device)
+    assert done.returncode == 0, done.stderr
+    rep = json.loads(done.stdout)["interfaces"][0]["name"]
+    assert rep == "eni1npf0vf2"
+    assert "representor eni1npf0vf2 (devlink)" in knode.log()  # not the sysfs fallback
+    assert rep in knode.ovs.ports("br-int")
+    assert feature_state(rep, "hw-tc-offload") == "on"  # the plugin turned it on
+    deadline = time.monotonic() + 10
+    while "ingress" not in sh("tc", "qdisc", "show", "dev", rep) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "ingress" in sh("tc", "qdisc", "show", "dev", rep)  # OVS's tc flow API took the port
+    assert "linux_tc" in (knode.ovs.dir / "ovs-vswitchd.log").read_text()
+    assert sh("ip", "-n", pod, "-br", "link", "show", "net1").startswith("net1")
+    done = knode.cnitool("del", pod, device)
+    assert done.returncode == 0, done.stderr
+    assert rep not in knode.ovs.ports("br-int")
+    assert sh("ip", "-br", "link", "show", "vf1x2").startswith("vf1x2")  # home under its own name
+
+
+def test_same_vf_number_on_two_pfs_maps_to_each_pfs_representor(knode):
+    names = []
+    for dev in SWITCHDEV:
+        pod = f"twin{dev}"
+        sh("ip", "netns", "add", pod)
+        try:
+            done = knode.cnitool("add", pod, knode.vfs[(dev, 1)])
+            assert done.returncode == 0, done.stderr
+            names.append(json.loads(done.stdout)["interfaces"][0]["name"])
+            assert knode.cnitool("del", pod, knode.vfs[(dev, 1)]).returncode == 0
+        finally:
+            sh("ip", "netns", "del", pod, check=False)
+    assert names == ["eni1npf0vf1", "eni2npf0vf1"]
+
+
+def test_a_pf_in_legacy_mode_is_refused_with_the_fix(knode, pod):
+    before = sh("ip", "-br", "link")
+    done = knode.cnitool("add", pod, knode.vfs[(LEGACY, 0)])
+    assert done.returncode != 0
+    assert "legacy mode" in done.stderr
+    assert "devlink dev eswitch set netdevsim/netdevsim3 mode switchdev" in done.stderr
+    assert sh("ip", "-br", "link") == before
+
+
+def tool(knode, *args: str) -> tuple[int, dict]:
+    done = subprocess.run(
+        [
+            str(knode.bin_dir / "cni-hwol"),
+            *args,
+            "--json",
+            "--sysfs-root",
+            str(knode.sysfs.root),
+            "--ovsdb",
+            knode.ovs.socket,
+            "--state-dir",
+            str(knode.workdir / "state"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_doctor_reads_the_eswitch_through_devlink(knode):
+    enable_feature("eni1np1", "hw-tc-offload")
+    _, report = tool(knode, "doctor", "--pf", "eni1np1", "--cni-path", f"{knode.bin_dir}:/usr/lib/cni")
+    found = {c["name"]: c for c in report["checks"]}
+    assert found["eni1np1: eswitch in switchdev mode"] == {
+        "name": "eni1np1: eswitch in switchdev mode",
+        "ok": True,
+        "detail": "devlink netdevsim/netdevsim1: switchdev",
+        "fix": "",
+    }
+    assert found["OVS hw-offload"]["ok"]
+    assert found["eni1np1: every VF has a representor"]["ok"]
+    _, report = tool(knode, "doctor", "--pf", "eni3np1")
+    legacy = {c["name"]: c for c in report["checks"]}["eni3np1: eswitch in switchdev mode"]
+    assert not legacy["ok"] and legacy["detail"] == "devlink netdevsim/netdevsim3: legacy"
+
+
+def test_offload_status_on_the_kernel_datapath(knode, pod):
+    device = knode.vfs[(2, 3)]
+    assert knode.cnitool("add", pod, device).returncode == 0
+    try:
+        _, report = tool(knode, "offload-status", "--all", "--ovs-rundir", str(knode.ovs.dir))
+        entry = report["attachments"][0]
+        assert entry["representor"] == "eni2npf0vf3" and entry["ofport"] > 0
+        assert {c["name"]: c for c in report["checks"]}["ovs-vswitchd reachable"]["ok"]
+    finally:
+        knode.cnitool("del", pod, device)
