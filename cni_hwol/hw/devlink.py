@@ -14,8 +14,6 @@ from cni_hwol.linux.pyroute2_lazy import load_pyroute2
 log = logging.getLogger(__name__)
 
 # include/uapi/linux/devlink.h (enum devlink_port_flavour: physical 0, cpu 1, dsa 2, pci_pf 3, pci_vf 4)
-FLAVOUR_PHYSICAL = 0
-FLAVOUR_PCI_PF = 3
 FLAVOUR_PCI_VF = 4
 ESWITCH_MODES = {0: "legacy", 1: "switchdev"}
 _CMD_ESWITCH_GET = 29

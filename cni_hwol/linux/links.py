@@ -76,21 +76,15 @@ class Netlink:
             parent_device=msg.get_attr("IFLA_PARENT_DEV_NAME"),
         )
 
-    def _get(self, what: str, index: int = 0, attrs: list | None = None) -> Link | None:
-        attrs = [*(attrs or []), ("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]
+    def get(self, name: str) -> Link | None:
+        attrs = [("IFLA_IFNAME", name), ("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]
         try:
-            replies = self.sock.request(self._link_msg(index, attrs), RTM_GETLINK, 0)
+            replies = self.sock.request(self._link_msg(0, attrs), RTM_GETLINK, 0)
         except NetlinkError as exc:
             if exc.code == ENODEV:
                 return None
-            raise CNIError(NETLINK_ERROR, f"reading link {what}", str(exc)) from None
+            raise CNIError(NETLINK_ERROR, f"reading link {name}", str(exc)) from None
         return self._to_link(replies[0]) if replies else None
-
-    def get(self, name: str) -> Link | None:
-        return self._get(name, attrs=[("IFLA_IFNAME", name)])
-
-    def get_index(self, index: int) -> Link | None:
-        return self._get(f"#{index}", index=index)
 
     def _set(self, what: str, link: Link, attrs: list | None = None, flags: int = 0, change: int = 0) -> None:
         try:

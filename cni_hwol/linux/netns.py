@@ -72,10 +72,3 @@ def socket_in(netns_fd: int | None, family: int, kind: int, proto: int = 0) -> s
         return socket.socket(family, kind, proto)
     with entered(netns_fd):
         return socket.socket(family, kind, proto)
-
-
-def same_netns(fd: int) -> bool:
-    """True when fd is the namespace this process already lives in."""
-    mine = os.stat("/proc/thread-self/ns/net")
-    theirs = os.fstat(fd)
-    return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
