@@ -78,20 +78,22 @@ class NodeSetup:
                 return f"{self.pf} already up"
             return self._change(f"{self.pf} set up", f"set {self.pf} up", lambda: host.set_up(link))
 
+    def _driver_write(self, action: str) -> str:
+        """Write each recorded VF to its driver's bind or unbind file."""
+        names = " ".join(vf for vf, _ in self.unbound)
+
+        def apply() -> None:
+            for vf, driver in self.unbound:
+                _write(self.sysfs.root / "bus/pci/drivers" / driver / action, vf)
+
+        return self._change(f"{action} done: {names}", f"{action} {names}", apply)
+
     def unbind(self) -> str:
         for vf in vf_addresses(self.pf_dir):
             driver = self.pf_dir.parent / vf / "driver"
             if driver.exists():
                 self.unbound.append((vf, os.path.basename(os.path.realpath(driver))))
-        if not self.unbound:
-            return "no VF bound"
-        names = " ".join(vf for vf, _ in self.unbound)
-
-        def apply() -> None:
-            for vf, drv in self.unbound:
-                _write(self.sysfs.root / "bus/pci/drivers" / drv / "unbind", vf)
-
-        return self._change(f"unbound {names}", f"unbind {names}", apply)
+        return self._driver_write("unbind") if self.unbound else "no VF bound"
 
     def switchdev(self) -> str:
         with Devlink() as devlink:
@@ -128,15 +130,7 @@ class NodeSetup:
         )
 
     def bind(self) -> str:
-        if not self.unbound:
-            return "nothing to bind"
-        names = " ".join(vf for vf, _ in self.unbound)
-
-        def apply() -> None:
-            for vf, drv in self.unbound:
-                _write(self.sysfs.root / "bus/pci/drivers" / drv / "bind", vf)
-
-        return self._change(f"bound {names}", f"bind {names}", apply)
+        return self._driver_write("bind") if self.unbound else "nothing to bind"
 
 
 def node_setup(sysfs_root: str, pf: str, vfs: int, state_dir: str, dry_run: bool = False) -> Report:

@@ -8,11 +8,10 @@ import os
 from tests.simnode.nsexec import run
 
 
-def tool(node, command: str, *args: str) -> tuple[int, dict]:
-    argv = [
+def tool_argv(node, command: str, *args: str) -> list[str]:
+    return [
         str(node.bin_dir / "cni-hwol"),
         command,
-        "--json",
         "--sysfs-root",
         str(node.sysfs_root),
         "--ovsdb",
@@ -21,7 +20,15 @@ def tool(node, command: str, *args: str) -> tuple[int, dict]:
         str(node.state_dir),
         *args,
     ]
-    done = run(argv, netns=node.netns, check=False, env={"PATH": os.environ.get("PATH", "")})
+
+
+def tool(node, command: str, *args: str) -> tuple[int, dict]:
+    done = run(
+        tool_argv(node, command, "--json", *args),
+        netns=node.netns,
+        check=False,
+        env={"PATH": os.environ.get("PATH", "")},
+    )
     return done.returncode, json.loads(done.stdout)
 
 
@@ -123,26 +130,13 @@ def test_node_setup_steps_and_rebinds_after_a_failure(node):
     assert steps["PF up"]["detail"] == "enp3s0f1np1 already up"
     assert steps["unbind VFs"]["ok"]
     assert status == 1 and not steps["eswitch switchdev"]["ok"]  # no devlink on this kernel
-    assert steps["bind VFs again after the failure"]["detail"].startswith("bound 0000:05:00.0")
+    assert steps["bind VFs again after the failure"]["detail"].startswith("bind done: 0000:05:00.0")
     drivers = node.sysfs_root / "bus/pci/drivers/mlx5_core"
     assert (drivers / "unbind").exists() and (drivers / "bind").exists()
 
 
 def test_human_output(node):
-    done = run(
-        [
-            str(node.bin_dir / "cni-hwol"),
-            "doctor",
-            "--sysfs-root",
-            str(node.sysfs_root),
-            "--ovsdb",
-            node.ovs.socket,
-            "--state-dir",
-            str(node.state_dir),
-        ],
-        netns=node.netns,
-        check=False,
-    )
+    done = run(tool_argv(node, "doctor"), netns=node.netns, check=False)
     text = done.stdout.decode()
     assert "[ok] bridge br-int: present" in text and "fix: ethtool -K" in text
     assert text.rstrip().splitlines()[-1].startswith("doctor: ") and "failed" in text
