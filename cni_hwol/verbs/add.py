@@ -141,6 +141,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         mac = requested_mac or (vf_link.mac if usable_mac(vf_link.mac) else random_mac())
 
         # 2. Remember how things were, before changing any of them.
+        ipam_request = _ipam_stdin(inv) if conf.ipam else b""
         state = AttachmentState(
             network=conf.name,
             container_id=env.container_id,
@@ -160,7 +161,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             ovsdb_socket=conf.ovsdb_socket,
             pod_mac=mac,
             pod_mtu=mtu,
-            ipam_stdin=_ipam_stdin(inv).decode() if conf.ipam else "",
+            ipam_stdin=ipam_request.decode(),
             pod_args={k: v for k, v in env.args.items() if k.startswith("K8S_POD_")},
         )
         store.save(state)
@@ -199,7 +200,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         # 6. Addresses from IPAM, applied inside the pod and announced.
         result = Result()
         if conf.ipam:
-            ipam_out, ipam_stdin = invoke_ipam(conf.ipam["type"], "ADD", _ipam_stdin(inv), env.path, inv.environ)
+            ipam_out, ipam_stdin = invoke_ipam(conf.ipam["type"], "ADD", ipam_request, env.path, inv.environ)
             state.ipam_stdin = ipam_stdin.decode()
             undo.push(
                 "release the IPAM lease", invoke_ipam, conf.ipam["type"], "DEL", ipam_stdin, env.path, inv.environ
