@@ -32,7 +32,7 @@ from cni_hwol.verbs.common import (
     ovs_failure,
     plugin_external_ids,
 )
-from cni_hwol.verbs.delete import teardown
+from cni_hwol.verbs.delete import forget_attachment
 from cni_hwol.verbs.vf_moves import (
     host_vf_link,
     prepare_representor,
@@ -104,9 +104,7 @@ def cmd_add(inv: Invocation) -> dict:
             leftover = store.load(key)
             if leftover is not None:
                 log.warning("ADD over an unfinished attachment %s: cleaning it first", key.describe())
-                teardown(inv, leftover)
-                store.release_device(leftover.device_id, key)
-                store.remove(key)
+                forget_attachment(inv, leftover)
             _refuse_if_held(inv, device_id)
             return _add_locked(inv, device_id, requested_mac, netns_fd, host_fd)
     finally:
@@ -122,12 +120,12 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
 
     with Netlink() as host, Netlink(netns_fd) as pod, Rollback() as undo:
         # 1. Everything we will touch exists; nothing is changed yet.
-        vf_link = host_vf_link(host, sysfs, device_id)
+        vf_link = host_vf_link(host, [vf.netdev] if vf.netdev else [], device_id)
         if vf_link is None:
             raise CNIError(
                 DEVICE_ERROR,
                 f"VF {device_id} has no netdev in the host network namespace "
-                f"(sysfs lists {sysfs.netdevs_of(sysfs.pci_device(device_id)) or 'none'}): "
+                f"(sysfs lists {vf.netdev or 'none'}): "
                 "it is in use by another pod or its driver is not bound",
             )
         rep = host.get(rep_found.netdev)

@@ -70,6 +70,13 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
         os.close(host_fd)
 
 
+def forget_attachment(inv: Invocation, state: AttachmentState) -> None:
+    """Undo an attachment and drop every record of it; the caller holds its locks."""
+    teardown(inv, state)
+    inv.store.release_device(state.device_id, state.key)
+    inv.store.remove(state.key)
+
+
 def _stored_ipam_type(state: AttachmentState) -> str | None:
     try:
         return json.loads(state.ipam_stdin).get("ipam", {}).get("type")
@@ -93,7 +100,5 @@ def cmd_del(inv: Invocation) -> None:
                     log.warning("IPAM DEL without state: %s", exc)
             return
         with store.lock_device(state.device_id):
-            teardown(inv, state)
-            store.release_device(state.device_id, key)
-            store.remove(key)
+            forget_attachment(inv, state)
     log.info("deleted attachment %s (VF %s)", key.describe(), state.device_id)

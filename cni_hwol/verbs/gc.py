@@ -14,7 +14,7 @@ from cni_hwol.ipam import speaks
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import detach_port, owned_ports
 from cni_hwol.verbs.common import Invocation, connect_ovsdb, ovs_failure
-from cni_hwol.verbs.delete import teardown
+from cni_hwol.verbs.delete import forget_attachment
 
 log = logging.getLogger(__name__)
 
@@ -23,18 +23,19 @@ def cmd_gc(inv: Invocation) -> None:
     valid = {(a.get("containerID"), a.get("ifname")) for a in inv.conf.valid_attachments or ()}
     store = inv.store
     failures = []
+    remaining = set()  # attachments still on record after this pass, of any network
     for state in store.all_attachments():
         if state.network != inv.conf.name or (state.container_id, state.ifname) in valid:
+            remaining.add((state.container_id, state.ifname))
             continue
         try:
             with store.lock_attachment(state.key), store.lock_device(state.device_id):
-                teardown(inv, state)
-                store.release_device(state.device_id, state.key)
-                store.remove(state.key)
+                forget_attachment(inv, state)
             log.info("GC removed %s", state.key.describe())
         except CNIError as exc:
+            remaining.add((state.container_id, state.ifname))
             failures.append(f"{state.key.describe()}: {exc}")
-    _collect_orphan_ports(inv, valid)
+    _collect_orphan_ports(inv, valid | remaining)
     ipam_type = (inv.conf.ipam or {}).get("type")
     if ipam_type and speaks(ipam_type, "1.1.0", inv.env.path, inv.environ):
         invoke_ipam(ipam_type, "GC", inv.conf.raw, inv.env.path, inv.environ)
@@ -46,13 +47,12 @@ def cmd_gc(inv: Invocation) -> None:
         raise CNIError(TRY_AGAIN_LATER, "GC could not remove every stale attachment", "; ".join(failures))
 
 
-def _collect_orphan_ports(inv: Invocation, valid: set) -> None:
+def _collect_orphan_ports(inv: Invocation, keep: set) -> None:
     """Ports we own for this network whose attachment is neither valid nor on record."""
-    recorded = {(s.container_id, s.ifname) for s in inv.store.all_attachments()}
     with connect_ovsdb(inv.conf.ovsdb_socket) as ovsdb:
         try:
             for port in owned_ports(ovsdb, inv.conf.name):
-                if port.attachment not in valid and port.attachment not in recorded:
+                if port.attachment not in keep:
                     detach_port(ovsdb, port.uuid)
                     log.info("GC removed orphan OVS port %s of %s", port.name, port.attachment)
         except (OvsdbError, OvsdbUnavailable) as exc:

@@ -38,9 +38,9 @@ def random_mac() -> str:
     return ":".join(f"{o:02x}" for o in octets)
 
 
-def host_vf_link(host: Netlink, sysfs: Sysfs, device_id: str) -> Link | None:
-    """The VF's netdev in the host namespace, by PCI address; None when it is elsewhere."""
-    names = sysfs.netdevs_of(sysfs.pci_device(device_id))
+def host_vf_link(host: Netlink, names: list[str], device_id: str) -> Link | None:
+    """The VF's netdev in the host namespace among the names sysfs lists for its
+    PCI function; None when it is elsewhere."""
     for name in names:
         link = host.get(name)
         if link is not None and is_vf(link, device_id):
@@ -114,7 +114,7 @@ def return_vf(host: Netlink, host_fd: int, sysfs: Sysfs, state: AttachmentState,
         finally:
             os.close(netns_fd)
     try:
-        link = host_vf_link(host, sysfs, state.device_id)
+        link = host_vf_link(host, sysfs.netdevs_of(sysfs.pci_device(state.device_id)), state.device_id)
     except CNIError as exc:  # the PCI function itself is gone (sriov_numvfs changed)
         log.warning("VF %s: %s", state.device_id, exc)
         return False
