@@ -1,25 +1,26 @@
 """The cni-hwol executable: CNI verbs from the environment, or operator commands.
 
-Kept light: a verb imports only the modules it runs, because kubelet starts a
-new process for every pod event.
+kubelet starts a new process for every pod event, so the path to a verb loads
+as little as it can: VERSION imports nothing, and every other verb first offers
+itself to the node's warm executor (cni_hwol/executor), which runs it in a
+pre-imported fork. Only without one does this process import the verb and run
+it (run_in_process), exactly as the executor's fork does.
 """
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import sys
 
 from cni_hwol import __version__
-from cni_hwol.cni.errors import INTERNAL_ERROR, CNIError
-from cni_hwol.cni.versions import LATEST_VERSION, SUPPORTED_VERSIONS
-
-log = logging.getLogger("cni_hwol")
 
 
 def _reply_version(data: bytes) -> str:
     """The cniVersion to answer errors in: the config's, when we speak it."""
+    import json
+
+    from cni_hwol.cni.versions import LATEST_VERSION, SUPPORTED_VERSIONS
+
     try:
         version = json.loads(data).get("cniVersion")
     except (ValueError, AttributeError):
@@ -29,15 +30,19 @@ def _reply_version(data: bytes) -> str:
 
 def run_cni(environ: dict[str, str], stdin: bytes) -> tuple[int, str]:
     """One CNI invocation: answers (exit status, stdout text)."""
-    from cni_hwol.cni.env import parse_env
-    from cni_hwol.cni.netconf import MAX_STDIN_BYTES, parse_netconf
-    from cni_hwol.cni.versions import version_info
+    import logging
 
+    from cni_hwol.cni.env import parse_env
+    from cni_hwol.cni.errors import INTERNAL_ERROR, CNIError
+    from cni_hwol.cni.netconf import MAX_STDIN_BYTES, parse_netconf
+    from cni_hwol.cni.versions import version_json
+
+    log = logging.getLogger("cni_hwol")
     reply_version = _reply_version(stdin[: MAX_STDIN_BYTES + 1])
     try:
         env = parse_env(environ)
         if env.command == "VERSION":
-            return 0, json.dumps(version_info())
+            return 0, version_json()
         conf = parse_netconf(stdin)
         from cni_hwol.logs import setup_logging
 
@@ -53,6 +58,8 @@ def run_cni(environ: dict[str, str], stdin: bytes) -> tuple[int, str]:
 
 
 def _dispatch(env, conf, environ) -> str:
+    import json
+
     from cni_hwol.verbs.common import Invocation
 
     inv = Invocation(env=env, conf=conf, environ=environ)
@@ -83,8 +90,22 @@ def _dispatch(env, conf, environ) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if "CNI_COMMAND" not in os.environ:
+    command = os.environ.get("CNI_COMMAND")
+    if command is None:
         return _operator_command(args)
+    if command == "VERSION":
+        from cni_hwol.cni.versions import version_json
+
+        sys.stdout.write(version_json() + "\n")
+        return 0
+    from cni_hwol.executor.client import delegate
+
+    status = delegate(args)
+    return run_in_process(args) if status is None else status
+
+
+def run_in_process(args: list[str]) -> int:
+    """Run the CNI verb the environment names, in this process."""
     status, output = run_cni(dict(os.environ), sys.stdin.buffer.read() if not sys.stdin.isatty() else b"")
     if output:
         sys.stdout.write(output + "\n")
@@ -95,8 +116,14 @@ def main(argv: list[str] | None = None) -> int:
 def _operator_command(args: list[str]) -> int:
     """Without CNI_COMMAND the executable serves operators: version and installer."""
     if args in (["--version"], ["version"]):
+        from cni_hwol.cni.versions import SUPPORTED_VERSIONS
+
         print(f"cni-hwol {__version__} (CNI {', '.join(SUPPORTED_VERSIONS)})")
         return 0
+    if args and args[0] == "executor":
+        from cni_hwol.executor.server import main as executor_main
+
+        return executor_main(args[1:])
     if args and args[0] == "install":
         from cni_hwol.install import main as install_main
 
@@ -107,7 +134,7 @@ def _operator_command(args: list[str]) -> int:
         return tools_main(args[0], args[1:])
     print(
         f"cni-hwol {__version__}: a CNI plugin, run by the container runtime with CNI_COMMAND set.\n"
-        "Operator commands: --version | install | doctor | node-setup | offload-status (each with --help)",
+        "Operator commands: --version | install | executor | doctor | node-setup | offload-status (each with --help)",
         file=sys.stderr,
     )
     return 2

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 # Well-known codes reserved by the spec.
 INCOMPATIBLE_VERSION = 1
 UNSUPPORTED_FIELD = 2
@@ -40,6 +38,8 @@ class CNIError(Exception):
         return body
 
     def to_json(self, cni_version: str) -> str:
+        import json  # not at module level: VERSION loads this module and needs no json
+
         return json.dumps(self.to_dict(cni_version))
 
     def __str__(self) -> str:

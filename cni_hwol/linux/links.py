@@ -34,16 +34,21 @@ class Link:
     parent_device: str | None  # PCI address for a VF; None for virtual links
 
 
+def rtnl_codecs() -> tuple:
+    """pyroute2's link, address and route message classes, imported on first use."""
+    load_pyroute2()
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+    return ifinfmsg, ifaddrmsg, rtmsg
+
+
 class Netlink:
     """RTNL for one namespace: the host's when netns_fd is None."""
 
     def __init__(self, netns_fd: int | None = None) -> None:
-        load_pyroute2()
-        from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
-        from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-        from pyroute2.netlink.rtnl.rtmsg import rtmsg
-
-        self._ifinfmsg, self._ifaddrmsg, self._rtmsg = ifinfmsg, ifaddrmsg, rtmsg
+        self._ifinfmsg, self._ifaddrmsg, self._rtmsg = rtnl_codecs()
         self.sock = NetlinkSocket(NETLINK_ROUTE, netns_fd)
 
     def close(self) -> None:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import secrets
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cni_hwol.executor.protocol import SOCKET_ENV as EXECUTOR_SOCKET_ENV
 from tests.simnode.cnitool import cnitool_binary
 from tests.simnode.fake_sysfs import FakeSysfs
 from tests.simnode.nsexec import ip, run
@@ -20,6 +24,8 @@ from tests.simnode.ovs import Ovs
 
 REPO = Path(__file__).resolve().parents[2]
 DEBIAN_CNI_PLUGINS = "/usr/lib/cni"
+# "1": every plugin run goes through a warm executor (cni_hwol/executor) the node starts.
+TEST_EXECUTOR_ENV = "CNI_HWOL_TEST_EXECUTOR"
 
 
 @dataclass
@@ -41,19 +47,71 @@ class Pod:
 
 
 def plugin_wrapper(bin_dir: Path) -> Path:
-    """cni-hwol on CNI_PATH: the PyInstaller binary when CNI_HWOL_BINARY names one, else the source tree."""
+    """cni-hwol on CNI_PATH: the PyInstaller binary when CNI_HWOL_BINARY names one, else the source tree.
+
+    The source tree runs with -S and an explicit path: this image's site-packages
+    .pth files (editable installs, certifi) cost ~35 ms per exec, which no node pays.
+    It is compiled once, as an installed package would be: with
+    PYTHONDONTWRITEBYTECODE set, every exec would otherwise compile it again.
+    """
     target = bin_dir / "cni-hwol"
     binary = os.environ.get("CNI_HWOL_BINARY")
     if binary:
         os.symlink(os.path.abspath(binary), target)
     else:
+        compileall.compile_dir(REPO / "cni_hwol", quiet=1)
+        paths = [str(REPO), sysconfig.get_paths()["purelib"]]
         target.write_text(
-            f"#!{sys.executable}\n"
-            f"import sys\nsys.path.insert(0, {str(REPO)!r})\n"
+            f"#!{sys.executable} -S\n"
+            f"import sys\nsys.path[:0] = {paths!r}\n"
             "from cni_hwol.main import main\nraise SystemExit(main())\n"
         )
         target.chmod(0o755)
     return target
+
+
+def cni_hwol_command() -> list[str]:
+    """cni-hwol's operator commands: the PyInstaller binary, or the source tree."""
+    binary = os.environ.get("CNI_HWOL_BINARY")
+    return [os.path.abspath(binary)] if binary else [sys.executable, "-m", "cni_hwol"]
+
+
+class Executor:
+    """A warm executor for one simulated node. It runs in the test's own (host)
+    namespaces on purpose: its forks must enter the client's, as on a node where
+    the executor lives in the DaemonSet's pod."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.socket = str(workdir / "executor" / "executor.sock")
+        self.log = workdir / "executor.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [*cni_hwol_command(), "executor", "--socket", self.socket, "--log-level", "debug"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=REPO,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+            )
+        deadline = time.monotonic() + 30
+        while not os.path.exists(self.socket):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the executor did not start:\n{self.log.read_text()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
 
 
 class SimNode:
@@ -86,6 +144,7 @@ class SimNode:
         self.ovs = Ovs(self.workdir / "ovs", self.netns)
         self.cnitool = ""
         self._sysfs_lock = threading.Lock()  # tests run cnitool from parallel threads
+        self.executor = Executor(self.workdir) if os.environ.get(TEST_EXECUTOR_ENV) == "1" else None
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> SimNode:
@@ -101,6 +160,8 @@ class SimNode:
             plugin_wrapper(self.bin_dir)
             self.cnitool = str(cnitool_binary())
             self.write_conflist("hwol")
+            if self.executor is not None:
+                self.executor.start()
         except BaseException:
             self.close()
             raise
@@ -110,6 +171,8 @@ class SimNode:
         for pod in list(self.pods):
             ip("netns", "del", pod.ns_name, check=False)
         self.pods.clear()
+        if self.executor is not None:
+            self.executor.stop()
         self.ovs.stop()
         ip("netns", "del", self.ns_name, check=False)
         shutil.rmtree(self.workdir, ignore_errors=True)
@@ -206,7 +269,12 @@ class SimNode:
             "CNI_IFNAME": ifname,
             "CNI_CONTAINERID": pod.container_id,
             "CNI_ARGS": self.cni_args(pod, **extra),
+            **self.plugin_env(),
         }
+
+    def plugin_env(self) -> dict[str, str]:
+        """Which executor the plugin hands its verbs to: this node's, or none (never the machine's)."""
+        return {EXECUTOR_SOCKET_ENV: self.executor.socket if self.executor else "none"}
 
     def cnitool_run(
         self,
@@ -244,6 +312,7 @@ class SimNode:
             "PATH": os.environ.get("PATH", ""),
             "CNI_COMMAND": command,
             "CNI_PATH": f"{self.bin_dir}:{DEBIAN_CNI_PLUGINS}",
+            **self.plugin_env(),
         }
         if pod is not None:
             env.update(

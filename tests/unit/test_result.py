@@ -1,8 +1,10 @@
+import json
+
 import pytest
 
 from cni_hwol.cni.errors import INCOMPATIBLE_VERSION, CNIError
 from cni_hwol.cni.result import Interface, parse_result, render_result
-from cni_hwol.cni.versions import SUPPORTED_VERSIONS, version_info
+from cni_hwol.cni.versions import SUPPORTED_VERSIONS, version_json
 
 IPAM_040 = {
     "cniVersion": "0.4.0",
@@ -74,5 +76,6 @@ def test_unreadable_results(bad):
         parse_result(bad)
 
 
-def test_version_info_lists_every_version():
-    assert version_info()["supportedVersions"] == ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]
+def test_version_answer_is_json_listing_every_version():
+    body = json.loads(version_json())
+    assert body == {"cniVersion": "1.1.0", "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"]}
