@@ -23,10 +23,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cni_hwol.executor.protocol import SOCKET_ENV
 from tests.conftest import e2e_missing
 from tests.simnode import Pod, SimNode
-from tests.simnode.node import DEBIAN_CNI_PLUGINS, plugin_wrapper
-from tests.simnode.nsexec import _enter
+from tests.simnode.node import DEBIAN_CNI_PLUGINS, Executor, plugin_wrapper
+from tests.simnode.nsexec import _enter, run
 
 HERE = Path(__file__).resolve().parent
 
@@ -57,6 +58,11 @@ class Series:
         }
 
 
+def combined(*samples: Sample) -> Sample:
+    """Verbs of one pod run back to back: times add up, RSS is the largest."""
+    return Sample(sum(s.wall for s in samples), sum(s.cpu for s in samples), max(s.max_rss_kib for s in samples))
+
+
 def measured(argv: list[str], netns: str, env: dict, stdin: bytes = b"") -> tuple[Sample, int, bytes]:
     """Run a command to completion and read its own rusage, not the harness's.
 
@@ -85,10 +91,15 @@ def measured(argv: list[str], netns: str, env: dict, stdin: bytes = b"") -> tupl
         return Sample(wall, usage.ru_utime + usage.ru_stime, max_rss), proc.returncode, out.read()
 
 
+@dataclass
+class Variant:
+    network: str  # the conflist it runs
+    env: dict[str, str]  # CNI_PATH, and which executor (if any) cni-hwol hands its verbs to
+
+
 class Bench:
     def __init__(self, node: SimNode, binary: str | None) -> None:
         self.node = node
-        self.variants = {"cni-hwol": "hwol", "bridge (Go)": "ref"}
         node.write_conflist("hwol", chained=False)
         self._add_portmap("hwol")
         ref = {
@@ -105,17 +116,32 @@ class Bench:
             ],
         }
         (node.netconf_dir / "ref.conflist").write_text(json.dumps(ref))
+        source_path = f"{node.bin_dir}:{DEBIAN_CNI_PLUGINS}"
+        self.executors = [Executor(node.workdir, "executor-source", [sys.executable, "-m", "cni_hwol"]).start()]
+        self.variants = {
+            "cni-hwol": Variant("hwol", {"CNI_PATH": source_path, SOCKET_ENV: "none"}),
+            "cni-hwol + executor": Variant("hwol", {"CNI_PATH": source_path, SOCKET_ENV: self.executors[0].socket}),
+            "bridge (Go)": Variant("ref", {}),
+        }
+        self.frozen_bin = node.workdir / "bin-frozen"
         if binary:
-            bin_dir = node.workdir / "bin-frozen"
-            bin_dir.mkdir()
+            self.frozen_bin.mkdir()
             os.environ["CNI_HWOL_BINARY"] = binary
-            plugin_wrapper(bin_dir)
+            plugin_wrapper(self.frozen_bin)
             del os.environ["CNI_HWOL_BINARY"]
             conf = json.loads((node.netconf_dir / "hwol.conflist").read_text())
             conf["name"] = "hwolbin"
             (node.netconf_dir / "hwolbin.conflist").write_text(json.dumps(conf))
-            self.variants["cni-hwol (PyInstaller)"] = "hwolbin"
-        self.frozen_bin = node.workdir / "bin-frozen"
+            self.executors.append(Executor(node.workdir, "executor-frozen", [os.path.abspath(binary)]).start())
+            frozen_path = f"{self.frozen_bin}:{DEBIAN_CNI_PLUGINS}"
+            self.variants["cni-hwol (PyInstaller)"] = Variant("hwolbin", {"CNI_PATH": frozen_path, SOCKET_ENV: "none"})
+            self.variants["cni-hwol (PyInstaller) + executor"] = Variant(
+                "hwolbin", {"CNI_PATH": frozen_path, SOCKET_ENV: self.executors[1].socket}
+            )
+
+    def close(self) -> None:
+        for executor in self.executors:
+            executor.stop()
 
     def _add_portmap(self, name: str) -> None:
         path = self.node.netconf_dir / f"{name}.conflist"
@@ -123,41 +149,35 @@ class Bench:
         conf["plugins"].append({"type": "portmap", "capabilities": {"portMappings": True}})
         path.write_text(json.dumps(conf))
 
-    def cnitool(self, verb: str, network: str, pod: Pod, device_id: str | None) -> Sample:
-        env = self.node.cni_env(pod)
-        if network == "hwolbin":
-            env["CNI_PATH"] = f"{self.frozen_bin}:{DEBIAN_CNI_PLUGINS}"
+    def cnitool(self, verb: str, variant: Variant, pod: Pod, device_id: str | None) -> Sample:
+        env = {**self.node.cni_env(pod), **variant.env}
         if device_id:
             env["CAP_ARGS"] = json.dumps({"deviceID": device_id})
-        sample, code, _ = measured([self.node.cnitool, verb, network, pod.netns], self.node.netns, env)
+        sample, code, _ = measured([self.node.cnitool, verb, variant.network, pod.netns], self.node.netns, env)
         if code != 0:
-            raise RuntimeError(f"{verb} {network} failed")
+            raise RuntimeError(f"{verb} {variant.network} failed")
         return sample
 
     def cycle(self, rounds: int) -> dict:
         """ADD, CHECK, DEL of each variant, interleaved, with a fresh pod each round."""
-        series = {(v, verb): Series() for v in self.variants for verb in ("ADD", "CHECK", "DEL", "cycle")}
+        verbs = ("ADD", "CHECK", "DEL", "ADD+DEL", "cycle")
+        series = {(v, verb): Series() for v in self.variants for verb in verbs}
         vf = self.node.vf(0, 0)
         for n in range(rounds):
             order = list(self.variants.items())
             if n % 2:
                 order.reverse()
-            for label, network in order:
-                pod = self.node.create_pod(f"b{n}{network[:3]}")
-                device = None if network == "ref" else vf.pci
-                add = self.cnitool("add", network, pod, device)
-                check = self.cnitool("check", network, pod, device)
-                delete = self.cnitool("del", network, pod, device)
+            for number, (label, variant) in enumerate(order):
+                pod = self.node.create_pod(f"b{n}v{number}")
+                device = None if variant.network == "ref" else vf.pci
+                add = self.cnitool("add", variant, pod, device)
+                check = self.cnitool("check", variant, pod, device)
+                delete = self.cnitool("del", variant, pod, device)
                 self.node.destroy_pod(pod)
                 for verb, s in (("ADD", add), ("CHECK", check), ("DEL", delete)):
                     series[(label, verb)].samples.append(s)
-                series[(label, "cycle")].samples.append(
-                    Sample(
-                        add.wall + check.wall + delete.wall,
-                        add.cpu + check.cpu + delete.cpu,
-                        max(add.max_rss_kib, check.max_rss_kib, delete.max_rss_kib),
-                    )
-                )
+                series[(label, "ADD+DEL")].samples.append(combined(add, delete))
+                series[(label, "cycle")].samples.append(combined(add, check, delete))
         return {f"{label} {verb}": s.summary() for (label, verb), s in series.items()}
 
     def version(self, rounds: int) -> dict:
@@ -173,43 +193,46 @@ class Bench:
         return {label: s.summary() for label, s in series.items()}
 
     def plugin_alone(self, rounds: int) -> dict:
-        """cni-hwol exec'd directly (no client): its own CPU and peak RSS per verb."""
+        """cni-hwol exec'd directly (no client), in process and through its executor:
+        wall, CPU and peak RSS per verb (CPU and RSS are the exec'd process's: an
+        executor's fork is not its child)."""
         node = self.node
         conf = {**node.netconf(), "deviceID": node.vf(0, 1).pci}
-        series = {verb: Series() for verb in ("ADD", "CHECK", "DEL")}
+        labels = [label for label in self.variants if label.startswith("cni-hwol")]
+        series = {(label, verb): Series() for label in labels for verb in ("ADD", "CHECK", "DEL")}
         for n in range(rounds):
-            pod = node.create_pod(f"solo{n}")
-            env = {
-                "PATH": os.environ.get("PATH", ""),
-                "CNI_PATH": f"{node.bin_dir}:{DEBIAN_CNI_PLUGINS}",
-                "CNI_CONTAINERID": pod.container_id,
-                "CNI_NETNS": pod.netns,
-                "CNI_IFNAME": "net1",
-            }
-            result = None
-            for verb in ("ADD", "CHECK", "DEL"):
-                body = {**conf, "prevResult": result} if verb == "CHECK" else conf
-                sample, code, out = measured(
-                    [str(node.bin_dir / "cni-hwol")],
-                    node.netns,
-                    {**env, "CNI_COMMAND": verb},
-                    json.dumps(body).encode(),
-                )
-                if code != 0:
-                    raise RuntimeError(f"{verb} failed: {out!r}")
-                if verb == "ADD":
-                    result = json.loads(out)
-                series[verb].samples.append(sample)
-            node.destroy_pod(pod)
-        return {verb: s.summary() for verb, s in series.items()}
+            for number, label in enumerate(labels):
+                variant = self.variants[label]
+                pod = node.create_pod(f"solo{n}v{number}")
+                env = {
+                    "PATH": os.environ.get("PATH", ""),
+                    "CNI_CONTAINERID": pod.container_id,
+                    "CNI_NETNS": pod.netns,
+                    "CNI_IFNAME": "net1",
+                    **variant.env,
+                }
+                plugin = variant.env["CNI_PATH"].split(":")[0] + "/cni-hwol"
+                result = None
+                for verb in ("ADD", "CHECK", "DEL"):
+                    body = {**conf, "prevResult": result} if verb == "CHECK" else conf
+                    sample, code, out = measured(
+                        [plugin], node.netns, {**env, "CNI_COMMAND": verb}, json.dumps(body).encode()
+                    )
+                    if code != 0:
+                        raise RuntimeError(f"{verb} failed: {out!r}")
+                    if verb == "ADD":
+                        result = json.loads(out)
+                    series[(label, verb)].samples.append(sample)
+                node.destroy_pod(pod)
+        return {f"{label} {verb}": s.summary() for (label, verb), s in series.items()}
 
-    def add_del(self, rounds: int) -> dict:
+    def add_del(self, rounds: int, label: str) -> dict:
         vf = self.node.vf(0, 0)
         add, delete = Series(), Series()
         for n in range(rounds):
             pod = self.node.create_pod(f"s{n}")
-            add.samples.append(self.cnitool("add", "hwol", pod, vf.pci))
-            delete.samples.append(self.cnitool("del", "hwol", pod, vf.pci))
+            add.samples.append(self.cnitool("add", self.variants[label], pod, vf.pci))
+            delete.samples.append(self.cnitool("del", self.variants[label], pod, vf.pci))
             self.node.destroy_pod(pod)
         return {"ADD": add.summary(), "DEL": delete.summary()}
 
@@ -223,17 +246,24 @@ def unrelated_ports(node: SimNode, total: int) -> None:
         node.ovs.vsctl(*args[start : start + 1000])
 
 
-def burst(node: SimNode, bench: Bench, pods_count: int) -> dict:
+def burst(node: SimNode, bench: Bench, label: str, pods_count: int) -> dict:
+    variant = bench.variants[label]
     pods = [(node.create_pod(f"burst{i}"), vf) for i, vf in enumerate(node.vfs[:pods_count])]
 
-    def run(verb: str) -> tuple[float, int]:
+    def one(verb: str, pod: Pod, pci: str) -> int:
+        env = {**node.cni_env(pod), **variant.env, "CAP_ARGS": json.dumps({"deviceID": pci})}
+        done = run([node.cnitool, verb, variant.network, pod.netns], netns=node.netns, env=env, check=False)
+        return done.returncode
+
+    def run_all(verb: str) -> tuple[float, int]:
         start = time.perf_counter()
         with ThreadPoolExecutor(len(pods)) as pool:
-            results = list(pool.map(lambda pv: node.cnitool_run(verb, pv[0], pv[1].pci, check=False), pods))
-        return time.perf_counter() - start, sum(1 for r in results if r.returncode)
+            codes = list(pool.map(lambda pv: one(verb, pv[0], pv[1].pci), pods))
+        node.sync_sysfs()
+        return time.perf_counter() - start, sum(1 for code in codes if code)
 
-    add_s, add_failed = run("add")
-    del_s, del_failed = run("del")
+    add_s, add_failed = run_all("add")
+    del_s, del_failed = run_all("del")
     for pod, _ in pods:
         node.destroy_pod(pod)
     return {
@@ -284,26 +314,38 @@ def main() -> int:
 
     with SimNode(pfs=2, vfs_per_pf=16) as node:
         bench = Bench(node, args.binary if args.binary and os.path.exists(args.binary) else None)
-        print("cycle A/B ...", flush=True)
-        report["cycle"] = bench.cycle(rounds)
-        print("VERSION ...", flush=True)
-        report["version"] = bench.version(rounds)
-        print("plugin alone ...", flush=True)
-        report["plugin_alone"] = bench.plugin_alone(max(3, rounds // 3))
-        print("ports on br-int ...", flush=True)
-        report["ports_scaling"] = {}
-        for total in (0, 100, 500, 1000):
-            unrelated_ports(node, total)
-            report["ports_scaling"][str(total)] = bench.add_del(max(3, rounds // 2))
-        node.ovs.vsctl(*[a for n in range(1000) for a in ("--", "--if-exists", "del-port", f"other{n}")])
-        print("burst ...", flush=True)
-        report["burst"] = burst(node, bench, 32)
+        try:
+            # The build that ships, with and without its executor: scaling and burst.
+            shipped = [label for label in bench.variants if label.startswith("cni-hwol")][-2:]
+            report["shipped"] = shipped
+            print("cycle A/B ...", flush=True)
+            report["cycle"] = bench.cycle(rounds)
+            print("VERSION ...", flush=True)
+            report["version"] = bench.version(rounds)
+            print("plugin alone ...", flush=True)
+            report["plugin_alone"] = bench.plugin_alone(max(3, rounds // 3))
+            print("ports on br-int ...", flush=True)
+            report["ports_scaling"] = {label: {} for label in shipped}
+            for total in (0, 100, 500, 1000):
+                unrelated_ports(node, total)
+                for label in shipped:
+                    report["ports_scaling"][label][str(total)] = bench.add_del(max(3, rounds // 2), label)
+            node.ovs.vsctl(*[a for n in range(1000) for a in ("--", "--if-exists", "del-port", f"other{n}")])
+            print("burst ...", flush=True)
+            report["burst"] = {label: burst(node, bench, label, 32) for label in shipped}
+        finally:
+            bench.close()
 
-    report["vfs_scaling"] = {}
+    report["vfs_scaling"] = {"cni-hwol": {}, "cni-hwol + executor": {}}
     for total in (8, 64, 256):
         print(f"{total} VFs ...", flush=True)
         with SimNode(pfs=2, vfs_per_pf=total // 2, wired_per_pf=1) as node:
-            report["vfs_scaling"][str(total)] = Bench(node, None).add_del(max(3, rounds // 2))
+            bench = Bench(node, None)
+            try:
+                for label, points in report["vfs_scaling"].items():
+                    points[str(total)] = bench.add_del(max(3, rounds // 2), label)
+            finally:
+                bench.close()
 
     out = Path(args.out)
     (out / "results.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -337,7 +379,7 @@ def render(r: dict) -> str:
         "| variant | verb | median ms | p90 ms | max ms | CPU median ms | peak RSS MiB | vs Go |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    ref = {verb: r["cycle"].get(f"bridge (Go) {verb}") for verb in ("ADD", "CHECK", "DEL", "cycle")}
+    ref = {verb: r["cycle"].get(f"bridge (Go) {verb}") for verb in ("ADD", "CHECK", "DEL", "ADD+DEL", "cycle")}
     for key, s in r["cycle"].items():
         label, verb = key.rsplit(" ", 1)
         lines.append(
@@ -360,33 +402,44 @@ def render(r: dict) -> str:
         "",
         "## cni-hwol alone (direct exec, no client)",
         "",
-        "| verb | median ms | p90 ms | CPU median ms | peak RSS MiB (plugin or its IPAM child) |",
-        "|---|---|---|---|---|",
+        "CPU and RSS are the exec'd process's and its children's (IPAM); an executor's fork is not among them.",
+        "",
+        "| variant | verb | median ms | p90 ms | CPU median ms | peak RSS MiB |",
+        "|---|---|---|---|---|---|",
     ]
-    for verb, s in r["plugin_alone"].items():
-        lines.append(f"| {verb} | {s['median_ms']} | {s['p90_ms']} | {s['cpu_median_ms']} | {s['max_rss_mib']} |")
+    for key, s in r["plugin_alone"].items():
+        label, verb = key.rsplit(" ", 1)
+        lines.append(
+            f"| {label} | {verb} | {s['median_ms']} | {s['p90_ms']} | {s['cpu_median_ms']} | {s['max_rss_mib']} |"
+        )
     for title, key in (
         ("unrelated ports already on br-int", "ports_scaling"),
         ("VFs described on the node", "vfs_scaling"),
     ):
-        points = r[key]
-        first, last = points[min(points, key=int)], points[max(points, key=int)]
-        lines += ["", f"## Scaling: {title}", "", "| count | ADD median ms | DEL median ms |", "|---|---|---|"]
-        for count, s in points.items():
-            lines.append(f"| {count} | {s['ADD']['median_ms']} | {s['DEL']['median_ms']} |")
-        growth = (last["ADD"]["median_ms"] + last["DEL"]["median_ms"]) / (
-            first["ADD"]["median_ms"] + first["DEL"]["median_ms"]
+        lines += [
+            "",
+            f"## Scaling: {title}",
+            "",
+            "| variant | count | ADD median ms | DEL median ms |",
+            "|---|---|---|---|",
+        ]
+        growths = []
+        for label, points in r[key].items():
+            first, last = points[min(points, key=int)], points[max(points, key=int)]
+            for count, s in points.items():
+                lines.append(f"| {label} | {count} | {s['ADD']['median_ms']} | {s['DEL']['median_ms']} |")
+            growth = (last["ADD"]["median_ms"] + last["DEL"]["median_ms"]) / (
+                first["ADD"]["median_ms"] + first["DEL"]["median_ms"]
+            )
+            growths.append(f"{label} {growth:.2f}x")
+        lines.append(f"\nADD+DEL growth from the smallest to the largest point: {', '.join(growths)}")
+    lines += ["", "## Burst", ""]
+    for label, b in r["burst"].items():
+        lines.append(
+            f"- {label}: {b['pods']} pods ADDed concurrently in {b['add_total_s']} s ({b['add_failures']} failures), "
+            f"DELeted concurrently in {b['del_total_s']} s ({b['del_failures']} failures)."
         )
-        lines.append(f"\nADD+DEL growth from the smallest to the largest point: {growth:.2f}x")
-    b = r["burst"]
-    lines += [
-        "",
-        "## Burst",
-        "",
-        f"{b['pods']} pods ADDed concurrently in {b['add_total_s']} s ({b['add_failures']} failures), "
-        f"DELeted concurrently in {b['del_total_s']} s ({b['del_failures']} failures).",
-        "",
-    ]
+    lines.append("")
     notes = HERE / "profile.md"  # the analysis that goes with the numbers
     if notes.exists():
         lines.append(notes.read_text())

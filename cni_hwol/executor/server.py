@@ -125,6 +125,9 @@ class Executor:
             pid = os.fork()
             if pid == 0:
                 _run_in_fork(request, fds)  # never returns
+            log.debug(
+                "pid %d runs %s %s", pid, _env_value(request, b"CNI_COMMAND"), _env_value(request, b"CNI_CONTAINERID")
+            )
             run = Run(conn=conn, pid=pid, pidfd=os.pidfd_open(pid))
             self.runs[pid] = run
             self.selector.register(run.pidfd, selectors.EVENT_READ, lambda _fd, run=run: self._exited(run))
@@ -197,6 +200,10 @@ def _receive(conn: socket.socket) -> tuple[list[int], str, tuple]:
     if request[0] != __version__:
         return received, f"client is cni-hwol {request[0]}, executor is {__version__}", ()
     return received, "", request
+
+
+def _env_value(request: tuple, key: bytes) -> str:
+    return request[2].get(key, b"").decode(errors="replace")
 
 
 def _send(conn: socket.socket, message: bytes) -> bool:

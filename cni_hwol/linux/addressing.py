@@ -19,11 +19,16 @@ def _gateway_for(result: Result, dst: str) -> str | None:
     return None
 
 
-def apply_result(nl: Netlink, link: Link, result: Result) -> None:
+def add_addresses(nl: Netlink, link: Link, result: Result) -> None:
+    """Before the link comes up, so that the kernel announces them as it does."""
     for ip in result.ips:
         # IPAM owns these addresses, so duplicate detection would only delay
-        # the pod; NODAD also lets us announce IPv6 at once.
+        # the pod; NODAD also lets the kernel announce IPv6 at link up.
         nl.add_address(link, ip.address, nodad=ip.family == 6)
+
+
+def add_routes(nl: Netlink, link: Link, result: Result) -> None:
+    """Once the link is up: the kernel refuses a route through a link that is down."""
     for route in result.routes:
         gateway = route.gw or _gateway_for(result, route.dst)
         extras = {k: v for k, v in route.extras.items() if k in _ROUTE_KEYS and isinstance(v, int)}

@@ -17,8 +17,8 @@ from cni_hwol.crashpoints import crash_point
 from cni_hwol.hw.representor import find_representor
 from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.ipam import invoke as invoke_ipam
-from cni_hwol.linux.addressing import apply_result
-from cni_hwol.linux.announce import announce
+from cni_hwol.linux.addressing import add_addresses, add_routes
+from cni_hwol.linux.announce import enable_announcements
 from cni_hwol.linux.links import Netlink, ipv6_disabled
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import BridgeMissing, PortNameTaken, attach_port, detach_port, find_port
@@ -177,7 +177,8 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         crash_point("vf-moved")
 
         # 4. The representor ready for offload (no IPv6 of its own before the
-        # VF's carrier can give it a link-local address), then the VF up.
+        # VF's carrier can give it a link-local address), then the VF's MAC,
+        # MTU and announcements; it stays down until it has its addresses.
         prepare_representor(host, rep, mtu)
         pod_link = pod.get(env.ifname)
         if pod_link is None:
@@ -186,7 +187,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             pod.set_mac(pod_link, mac)
         if pod_link.mtu != mtu:
             pod.set_mtu(pod_link, mtu)
-        pod.set_up(pod_link)
+        enable_announcements(netns_fd, env.ifname)
         crash_point("vf-configured")
 
         # 5. The representor on the bridge.
@@ -195,7 +196,8 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         state.port_uuid = port_uuid
         crash_point("ovs-attached")
 
-        # 6. Addresses from IPAM, applied inside the pod and announced.
+        # 6. Addresses from IPAM on the VF, then the VF up (the kernel announces
+        # the addresses as it comes up), then the routes through it.
         result = Result()
         if conf.ipam:
             ipam_out, ipam_stdin = invoke_ipam(conf.ipam["type"], "ADD", ipam_request, env.path, inv.environ)
@@ -214,8 +216,9 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             ip.interface = 1
         if conf.dns:
             result.dns = conf.dns
-        apply_result(pod, pod_link, result)
-        announce(netns_fd, env.ifname, pod_link.mac, [ip.address for ip in result.ips])
+        add_addresses(pod, pod_link, result)
+        pod.set_up(pod_link)
+        add_routes(pod, pod_link, result)
         crash_point("addresses-applied")
 
         # 7. Done: record the outcome, keep every change.

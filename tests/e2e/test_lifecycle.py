@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import json
+import os
+import socket
+import time
+
+from cni_hwol.linux.netns import socket_in
 
 BANDWIDTH = {
     "bandwidth": {
@@ -147,3 +154,48 @@ def test_a_representor_that_was_down_is_down_again_after_del(node):
         assert node.snapshot() == down
     node.sh(f"ip link set {vf.rep_name} up")
     assert node.snapshot() == before
+
+
+def _announcements(frames: list[bytes]) -> tuple[set[str], set[str]]:
+    """(IPv4 addresses in gratuitous ARPs, IPv6 targets of unsolicited NAs) among Ethernet frames."""
+    garp, na = set(), set()
+    for frame in frames:
+        kind = int.from_bytes(frame[12:14], "big")
+        if kind == 0x0806 and len(frame) >= 42:
+            sender, target = frame[28:32], frame[38:42]
+            if sender == target:
+                garp.add(str(ipaddress.IPv4Address(sender)))
+        elif kind == 0x86DD and len(frame) >= 78 and frame[20] == 58 and frame[54] == 136:
+            na.add(str(ipaddress.IPv6Address(frame[62:78])))
+    return garp, na
+
+
+def test_the_kernel_announces_the_pod_addresses_as_the_vf_comes_up(node):
+    ipam = {
+        "type": "host-local",
+        "dataDir": str(node.ipam_dir),
+        "ranges": [[{"subnet": node.subnet}], [{"subnet": "fd00:77::/64"}]],
+    }
+    node.write_conflist("hwol", chained=False, ipam=ipam)
+    pod, vf = node.create_pod("pod1"), node.vf(0, 3)
+    netns_fd = os.open(node.netns, os.O_RDONLY)
+    try:
+        sniffer = socket_in(netns_fd, socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL
+    finally:
+        os.close(netns_fd)
+    with sniffer:
+        sniffer.bind((vf.rep_name, 0))
+        result = json.loads(node.cnitool_run("add", pod, vf.pci).stdout)
+        addresses = {ip["address"].split("/")[0] for ip in result["ips"]}
+        frames, deadline = [], time.monotonic() + 3
+        sniffer.settimeout(0.2)
+        while time.monotonic() < deadline and _announcements(frames) != (
+            {a for a in addresses if ":" not in a},
+            {a for a in addresses if ":" in a},
+        ):
+            with contextlib.suppress(TimeoutError):
+                frames.append(sniffer.recv(2048))
+    garp, na = _announcements(frames)
+    assert garp == {a for a in addresses if ":" not in a}
+    assert na == {a for a in addresses if ":" in a}
+    node.cnitool_run("del", pod)

@@ -81,15 +81,16 @@ class Executor:
     namespaces on purpose: its forks must enter the client's, as on a node where
     the executor lives in the DaemonSet's pod."""
 
-    def __init__(self, workdir: Path) -> None:
-        self.socket = str(workdir / "executor" / "executor.sock")
-        self.log = workdir / "executor.log"
+    def __init__(self, workdir: Path, name: str = "executor", command: list[str] | None = None) -> None:
+        self.socket = str(workdir / name / "executor.sock")
+        self.log = workdir / f"{name}.log"
+        self.command = command or cni_hwol_command()
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self) -> Executor:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [*cni_hwol_command(), "executor", "--socket", self.socket, "--log-level", "debug"],
+                [*self.command, "executor", "--socket", self.socket, "--log-level", "debug"],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -101,6 +102,7 @@ class Executor:
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the executor did not start:\n{self.log.read_text()}")
             time.sleep(0.05)
+        return self
 
     def stop(self) -> None:
         if self.proc is None:

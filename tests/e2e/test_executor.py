@@ -1,0 +1,206 @@
+"""The warm executor (cni_hwol/executor): verbs run in its forks exactly as in
+an exec'd plugin, and the plugin runs them itself whenever no executor takes them.
+
+The whole lifecycle, failure and fault suites also run through an executor when
+CNI_HWOL_TEST_EXECUTOR=1 (.ci/run does it against the PyInstaller build).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from cni_hwol.executor.protocol import REFUSED, SOCKET_ENV, decode_request, encode_request
+from tests.simnode.node import Executor
+from tests.simnode.nsexec import _enter
+
+
+@pytest.fixture
+def executor(node):
+    warm = Executor(node.workdir, "executor-test").start()
+    yield warm
+    warm.stop()
+
+
+def plugin(node, pod, verb: str, socket_path: str, **env: str) -> subprocess.Popen:
+    """cni-hwol exec'd directly in the node namespace, as a runtime runs it."""
+    environ = {
+        "PATH": os.environ.get("PATH", ""),
+        "CNI_COMMAND": verb,
+        "CNI_CONTAINERID": pod.container_id,
+        "CNI_NETNS": pod.netns,
+        "CNI_IFNAME": "net1",
+        "CNI_PATH": node.cni_env(pod)["CNI_PATH"],
+        SOCKET_ENV: socket_path,
+        **env,
+    }
+    return subprocess.Popen(
+        [str(node.bin_dir / "cni-hwol")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=environ,
+        preexec_fn=_enter(node.netns),
+    )
+
+
+def run_plugin(node, pod, verb: str, conf: dict, socket_path: str, **env: str) -> tuple[int, str]:
+    proc = plugin(node, pod, verb, socket_path, **env)
+    out, _ = proc.communicate(json.dumps(conf).encode(), timeout=60)
+    node.sync_sysfs()
+    return proc.returncode, out.decode()
+
+
+def test_request_round_trip_and_rejects():
+    data = encode_request("0.1.0", [b"a"], {b"CNI_COMMAND": b"ADD", b"X": b"a=b"})
+    assert decode_request(data) == ("0.1.0", [b"a"], {b"CNI_COMMAND": b"ADD", b"X": b"a=b"})
+    for bad in (b"", b"hello\0world", data.replace(b"CNI_COMMAND=ADD", b"=ADD")):
+        with pytest.raises(ValueError):
+            decode_request(bad)
+
+
+def test_verbs_run_in_the_executors_forks_and_the_node_is_restored(node, executor):
+    before = node.snapshot()
+    pod, vf = node.create_pod("pod1"), node.vf(0, 1)
+    conf = {**node.netconf(), "deviceID": vf.pci}
+    status, out = run_plugin(node, pod, "ADD", conf, executor.socket)
+    assert status == 0, out
+    result = json.loads(out)
+    assert node.pod_link(pod)["address"] == result["interfaces"][1]["mac"]
+    assert run_plugin(node, pod, "CHECK", {**conf, "prevResult": result}, executor.socket)[0] == 0
+    assert run_plugin(node, pod, "DEL", conf, executor.socket)[0] == 0
+    log = executor.log.read_text()
+    for verb in ("ADD", "CHECK", "DEL"):
+        assert f"runs {verb} {pod.container_id}" in log
+    node.destroy_pod(pod)
+    assert node.snapshot() == before
+
+
+def test_errors_come_back_as_cni_json_with_the_exit_status(node, executor):
+    pod = node.create_pod("pod1")
+    status, out = run_plugin(node, pod, "ADD", {**node.netconf(), "deviceID": "0000:99:00.7"}, executor.socket)
+    assert status == 1
+    assert json.loads(out)["code"] == 100  # no such VF: the fork's own answer
+
+
+def test_without_an_executor_the_plugin_runs_the_verb_itself(node):
+    pod, vf = node.create_pod("pod1"), node.vf(0, 2)
+    conf = {**node.netconf(), "deviceID": vf.pci}
+    status, out = run_plugin(node, pod, "ADD", conf, str(node.workdir / "no-such.sock"))
+    assert status == 0, out
+    assert run_plugin(node, pod, "DEL", conf, str(node.workdir / "no-such.sock"))[0] == 0
+
+
+def fake_executor(path: str, answer: bytes | None) -> tuple[socket.socket, list[bytes]]:
+    """A listener that refuses (answer) or never answers (None) every request."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(8)
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            data, ancdata, _, _ = conn.recvmsg(1 << 20, socket.CMSG_SPACE(5 * 4))
+            seen.append(data)
+            for _, _, fds in ancdata:  # the client's std streams: holding them would keep its pipes open
+                for n in range(0, len(fds) - len(fds) % 4, 4):
+                    os.close(int.from_bytes(fds[n : n + 4], sys.byteorder))
+            if answer is not None:
+                conn.send(answer)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener, seen
+
+
+@pytest.mark.parametrize("answer", [REFUSED + b"client is cni-hwol 0.0.9", None], ids=["refused", "silent"])
+def test_a_refusing_or_silent_executor_leaves_the_verb_to_the_plugin(node, answer):
+    path = str(node.workdir / "fake.sock")
+    listener, seen = fake_executor(path, answer)
+    with listener:
+        pod, vf = node.create_pod("pod1"), node.vf(0, 3)
+        conf = {**node.netconf(), "deviceID": vf.pci}
+        status, out = run_plugin(node, pod, "ADD", conf, path)
+        assert status == 0, out
+        assert json.loads(out)["interfaces"][1]["name"] == "net1"
+        assert run_plugin(node, pod, "DEL", conf, path)[0] == 0
+    assert len(seen) == 2  # both verbs were offered first
+
+
+def test_a_fork_killed_by_a_signal_kills_its_client_alike(node, executor):
+    pod, vf = node.create_pod("pod1"), node.vf(1, 0)
+    conf = {**node.netconf(), "deviceID": vf.pci}
+    status, _ = run_plugin(node, pod, "ADD", conf, executor.socket, CNI_HWOL_CRASH_AFTER="vf-moved")
+    assert status == -signal.SIGKILL
+    assert run_plugin(node, pod, "DEL", conf, executor.socket)[0] == 0
+
+
+def test_a_killed_client_takes_its_fork_with_it(node, executor):
+    """A runtime timeout kills the plugin; the fork doing its work must not outlive it."""
+    sleepy = node.bin_dir / "sleepy-ipam"
+    sleepy.write_text('#!/bin/sh\nif [ "$CNI_COMMAND" = ADD ]; then exec sleep 60; fi\nexit 0\n')
+    sleepy.chmod(0o755)
+    pod, vf = node.create_pod("pod1"), node.vf(1, 1)
+    conf = {**node.netconf(ipam={"type": "sleepy-ipam"}), "deviceID": vf.pci}
+    proc = plugin(node, pod, "ADD", executor.socket)
+    proc.stdin.write(json.dumps(conf).encode())
+    proc.stdin.close()
+    deadline = time.monotonic() + 30
+    while "runs ADD" not in executor.log.read_text() or not _pids_of("sleep 60"):
+        assert time.monotonic() < deadline, executor.log.read_text()
+        time.sleep(0.1)
+    fork_pid = int(executor.log.read_text().split("pid ")[-1].split()[0])
+    ipam_children = [pid for pid in _pids_of("sleep 60") if _ppid(pid) == fork_pid]
+    assert ipam_children
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while os.path.exists(f"/proc/{fork_pid}") and _state(fork_pid) != "Z":
+        assert time.monotonic() < deadline, "the fork outlived its client"
+        time.sleep(0.1)
+    for pid in ipam_children:
+        os.kill(pid, signal.SIGKILL)  # the orphaned IPAM child, as after any killed plugin
+    node.sync_sysfs()
+    assert run_plugin(node, pod, "DEL", conf, executor.socket)[0] == 0
+
+
+def _pids_of(cmdline: str) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if f.read().replace(b"\0", b" ").strip() == cmdline.encode():
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: state, ppid, ..."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return ["gone", "0"]
+
+
+def _state(pid: int) -> str:
+    return _stat(pid)[0]
+
+
+def _ppid(pid: int) -> int:
+    return int(_stat(pid)[1])
