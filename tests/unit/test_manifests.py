@@ -81,7 +81,7 @@ def test_pods_request_one_vf_on_the_default_network():
         assert limits == {"mellanox.com/cx5_sriov_switchdev": "1"}
 
 
-def test_daemonset_installs_with_least_privilege():
+def test_daemonset_installs_with_least_privilege_and_runs_the_executor():
     ds = documents(ROOT / "packaging/daemonset.yaml")[0]
     spec = ds["spec"]["template"]["spec"]
     assert ds["metadata"]["namespace"] == "kube-system"
@@ -89,4 +89,7 @@ def test_daemonset_installs_with_least_privilege():
     init = spec["initContainers"][0]
     assert init["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert init["securityContext"].get("privileged") is not True
-    assert [v["hostPath"]["path"] for v in spec["volumes"]] == ["/opt/cni/bin"]
+    assert [v["hostPath"]["path"] for v in spec["volumes"]] == ["/opt/cni/bin", "/run/cni-hwol"]
+    executor = spec["containers"][0]
+    assert executor["command"][1:] == ["executor", "--socket", "/run/cni-hwol/executor.sock"]
+    assert executor["volumeMounts"] == [{"name": "executor-socket", "mountPath": "/run/cni-hwol"}]
