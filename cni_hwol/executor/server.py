@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import array
 import contextlib
-import ctypes
 import gc
 import logging
 import os
@@ -32,14 +31,12 @@ from cni_hwol.executor.protocol import (
     STARTED,
     decode_request,
 )
+from cni_hwol.linux.netns import CLONE_NEWNS, setns
 from cni_hwol.state import make_private_dirs
 
 log = logging.getLogger("cni_hwol.executor")
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWNET = 0x40000000
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def preload() -> None:
@@ -216,12 +213,6 @@ def _send(conn: socket.socket, message: bytes) -> bool:
 
 
 # -- the fork ---------------------------------------------------------------------------
-def _setns(fd: int, kind: int) -> None:
-    if _libc.setns(fd, kind) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
 def _run_in_fork(request: tuple, fds: list[int]) -> None:
     """Become the process the runtime would have exec'd, run the verb, exit.
 
@@ -235,8 +226,8 @@ def _run_in_fork(request: tuple, fds: list[int]) -> None:
         stdin, stdout, stderr, mount_ns, net_ns = fds
         for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
             os.dup2(fd, target)
-        _setns(mount_ns, CLONE_NEWNS)  # paths (netns, CNI_PATH, state) as the client sees them
-        _setns(net_ns, CLONE_NEWNET)  # "the host" is the client's network namespace
+        setns(mount_ns, CLONE_NEWNS)  # paths (netns, CNI_PATH, state) as the client sees them
+        setns(net_ns)  # "the host" is the client's network namespace
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
             signal.signal(signum, signal.SIG_DFL)

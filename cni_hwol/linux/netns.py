@@ -14,6 +14,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
 NS_GET_NSTYPE = 0xB703  # _IO(0xb7, 0x3)
 
@@ -47,8 +48,8 @@ def open_netns(path: str) -> int:
     return fd
 
 
-def _setns(fd: int) -> None:
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
+def setns(fd: int, kind: int = CLONE_NEWNET) -> None:
+    if _libc.setns(fd, kind) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"setns: {os.strerror(err)}")
 
@@ -58,11 +59,11 @@ def entered(netns_fd: int) -> Iterator[None]:
     """Run the body in another network namespace, then come back."""
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        _setns(netns_fd)
+        setns(netns_fd)
         try:
             yield
         finally:
-            _setns(home)
+            setns(home)
     finally:
         os.close(home)
 
