@@ -4,7 +4,8 @@ Used by the DaemonSet's init container (`cni-hwol install --dest /host/opt/cni/b
 Layout in the CNI bin directory:
 
     cni-hwol                       symlink -> cni-hwol.d/<version>/cni-hwol
-    cni-hwol.d/<version>/...       the one-directory PyInstaller build
+    cni-hwol.d/<version>/cni-hwol  the static front kubelet execs (cni_hwol/executor/shim.c)
+    cni-hwol.d/<version>/...       beside it the one-directory PyInstaller build (cni-hwol-py)
 
 The tree is copied under a temporary name and renamed into place, then the
 symlink is swapped with rename(2): kubelet only ever execs a complete tree. A
@@ -23,6 +24,7 @@ from pathlib import Path
 from cni_hwol import __version__
 
 LINK_NAME = "cni-hwol"
+PYTHON_NAME = "cni-hwol-py"  # the front execs it from its own directory
 TREE_DIR = "cni-hwol.d"
 KEEP_VERSIONS = 2  # the current one and the one before it (in-flight execs, rollback)
 
@@ -51,8 +53,9 @@ def installed_version(dest: Path) -> str | None:
 
 def install(source: Path, dest: Path, version: str = __version__, allow_downgrade: bool = False) -> str:
     """Install the build in `source` (a directory holding the cni-hwol executable); answers what it did."""
-    if not (source / LINK_NAME).is_file() or not os.access(source / LINK_NAME, os.X_OK):
-        raise InstallError(f"{source} holds no executable {LINK_NAME}")
+    for name in (LINK_NAME, PYTHON_NAME):
+        if not (source / name).is_file() or not os.access(source / name, os.X_OK):
+            raise InstallError(f"{source} holds no executable {name}")
     if not dest.is_dir():
         raise InstallError(f"CNI bin directory {dest} does not exist (is the hostPath mounted?)")
     current = installed_version(dest)

@@ -1,10 +1,11 @@
 """The cni-hwol executable: CNI verbs from the environment, or operator commands.
 
-kubelet starts a new process for every pod event, so the path to a verb loads
-as little as it can: VERSION imports nothing, and every other verb first offers
-itself to the node's warm executor (cni_hwol/executor), which runs it in a
-pre-imported fork. Only without one does this process import the verb and run
-it (run_in_process), exactly as the executor's fork does.
+On a node, kubelet execs the static front beside this executable
+(cni_hwol/executor/shim.c), which hands every verb to the node's warm executor;
+this process runs a verb only when no executor took it, or when run directly
+(the source tree). So the path to a verb loads as little as it can: VERSION
+imports nothing, and every other verb imports only what it runs
+(run_in_process), exactly as the executor's fork does.
 """
 
 from __future__ import annotations
@@ -98,10 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
         sys.stdout.write(version_json() + "\n")
         return 0
-    from cni_hwol.executor.client import delegate
-
-    status = delegate(args)
-    return run_in_process(args) if status is None else status
+    return run_in_process(args)
 
 
 def run_in_process(args: list[str]) -> int:

@@ -1,10 +1,11 @@
 """What the client and the executor say to each other, over SOCK_SEQPACKET.
 
-Kept free of imports: the client side runs on every plugin exec.
+The client is shim.c (the exec'd front), which spells the same constants and
+encoding in C: change both together.
 
 client -> executor: one message, the request (below), with SCM_RIGHTS carrying
     stdin, stdout, stderr, the mount namespace and the network namespace.
-executor -> client: STARTED (+ pid) once the fork runs the verb, or REFUSED
+executor -> client: STARTED once the fork runs the verb, or REFUSED
     (+ reason) when the executor will not; then EXITED (+ status) or
     KILLED (+ signal) when the fork is gone.
 """

@@ -1,5 +1,6 @@
 """The warm executor (cni_hwol/executor): verbs run in its forks exactly as in
 an exec'd plugin, and the plugin runs them itself whenever no executor takes them.
+What the tests exec is the front (shim.c) of the build or of the source tree.
 
 The whole lifecycle, failure and fault suites also run through an executor when
 CNI_HWOL_TEST_EXECUTOR=1 (.ci/run does it against the PyInstaller build).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +20,8 @@ import time
 
 import pytest
 
-from cni_hwol.executor.protocol import REFUSED, SOCKET_ENV, decode_request, encode_request
+from cni_hwol import __version__
+from cni_hwol.executor.protocol import MAX_MESSAGE, REFUSED, SOCKET_ENV, decode_request, encode_request
 from tests.simnode.node import Executor
 from tests.simnode.nsexec import _enter
 
@@ -137,6 +140,40 @@ def test_a_refusing_or_silent_executor_leaves_the_verb_to_the_plugin(node, answe
         assert json.loads(out)["interfaces"][1]["name"] == "net1"
         assert run_plugin(node, pod, "DEL", conf, path)[0] == 0
     assert len(seen) == 2  # both verbs were offered first
+    version, argv, environ = decode_request(seen[0])
+    assert (version, argv) == (__version__, [])
+    assert environ[b"CNI_COMMAND"] == b"ADD" and environ[SOCKET_ENV.encode()] == path.encode()
+    assert encode_request(version, argv, environ) == seen[0]  # the front encodes as protocol.py does
+
+
+def test_version_is_answered_by_the_executor_and_operator_commands_by_python(node, executor):
+    pod = node.create_pod("pod1")
+    status, out = run_plugin(node, pod, "VERSION", {"cniVersion": "1.0.0"}, executor.socket)
+    assert status == 0 and "1.1.0" in json.loads(out)["supportedVersions"]
+    assert "runs VERSION" in executor.log.read_text()
+    done = subprocess.run([str(node.bin_dir / "cni-hwol"), "--version"], capture_output=True, check=True)
+    assert done.stdout.decode().startswith(f"cni-hwol {__version__} ")
+
+
+def test_an_environment_too_large_to_hand_over_runs_in_python(node, executor):
+    pod = node.create_pod("pod1")
+    # No single variable may exceed 128 KiB (MAX_ARG_STRLEN); ten of 120 KiB exceed MAX_MESSAGE.
+    bulk = {f"BULK{n}": "x" * (120 << 10) for n in range(10)}
+    assert sum(map(len, bulk.values())) > MAX_MESSAGE
+    status, out = run_plugin(node, pod, "VERSION", {"cniVersion": "1.0.0"}, executor.socket, **bulk)
+    assert status == 0 and json.loads(out)["cniVersion"] == "1.1.0"
+    assert "runs VERSION" not in executor.log.read_text()
+
+
+def test_a_front_without_its_python_executable_answers_with_cni_json(node, tmp_path):
+    front = tmp_path / "cni-hwol"
+    shutil.copy2(os.path.realpath(node.bin_dir / "cni-hwol"), front)
+    done = subprocess.run(
+        [str(front)], env={"CNI_COMMAND": "ADD", SOCKET_ENV: "none"}, input=b"{}", capture_output=True, timeout=30
+    )
+    assert done.returncode == 1
+    error = json.loads(done.stdout)
+    assert error["code"] == 999 and "cni-hwol-py" in error["msg"]
 
 
 def test_a_fork_killed_by_a_signal_kills_its_client_alike(node, executor):

@@ -37,7 +37,9 @@ if [ ! -e "$KO" ]; then
   tar -xJf "$SOURCE" -C "$BUILD" --strip-components=1 linux-source-6.1/drivers/net/netdevsim
   make -s -C "/usr/src/linux-headers-$KVER" M="$BUILD/drivers/net/netdevsim" CONFIG_NETDEVSIM=m modules
 fi
-CNITOOL=$("$PYTHON" -c 'from tests.simnode.cnitool import cnitool_binary; print(cnitool_binary())')
+CNITOOL=$("$PYTHON" -c 'from tests.simnode.builds import cnitool_binary; print(cnitool_binary())')
+# The guest shares this filesystem: build the front here so the guest finds it in the cache.
+"$PYTHON" -c 'from tests.simnode.builds import shim_binary; shim_binary()'
 
 accel=(--disable-kvm)
 [ "${CNI_HWOL_VM_KVM:-0}" = 1 ] && accel=()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cni_hwol.executor.protocol import SOCKET_ENV as EXECUTOR_SOCKET_ENV
-from tests.simnode.cnitool import cnitool_binary
+from tests.simnode.builds import cnitool_binary, shim_binary
 from tests.simnode.fake_sysfs import FakeSysfs
 from tests.simnode.nsexec import ip, run
 from tests.simnode.ovs import Ovs
@@ -47,26 +47,31 @@ class Pod:
 
 
 def plugin_wrapper(bin_dir: Path) -> Path:
-    """cni-hwol on CNI_PATH: the PyInstaller binary when CNI_HWOL_BINARY names one, else the source tree.
+    """cni-hwol on CNI_PATH: the built tree when CNI_HWOL_BINARY names its front, else the source tree.
 
-    The source tree runs with -S and an explicit path: this image's site-packages
-    .pth files (editable installs, certifi) cost ~35 ms per exec, which no node pays.
-    It is compiled once, as an installed package would be: with
+    The source tree is laid out as the build is: the exec'd front (shim.c,
+    compiled) as `cni-hwol`, and beside it as `cni-hwol-py` a script running the
+    source with -S and an explicit path: this image's site-packages .pth files
+    (editable installs, certifi) cost ~35 ms per exec, which no node pays. The
+    source is compiled once, as an installed package would be: with
     PYTHONDONTWRITEBYTECODE set, every exec would otherwise compile it again.
     """
     target = bin_dir / "cni-hwol"
     binary = os.environ.get("CNI_HWOL_BINARY")
     if binary:
         os.symlink(os.path.abspath(binary), target)
-    else:
-        compileall.compile_dir(REPO / "cni_hwol", quiet=1)
-        paths = [str(REPO), sysconfig.get_paths()["purelib"]]
-        target.write_text(
-            f"#!{sys.executable} -S\n"
-            f"import sys\nsys.path[:0] = {paths!r}\n"
-            "from cni_hwol.main import main\nraise SystemExit(main())\n"
-        )
-        target.chmod(0o755)
+        return target
+    compileall.compile_dir(REPO / "cni_hwol", quiet=1)
+    paths = [str(REPO), sysconfig.get_paths()["purelib"]]
+    python = bin_dir / "cni-hwol-py"
+    python.write_text(
+        f"#!{sys.executable} -S\n"
+        f"import sys\nsys.path[:0] = {paths!r}\n"
+        "from cni_hwol.main import main\nraise SystemExit(main())\n"
+    )
+    python.chmod(0o755)
+    # A copy, not a symlink: the front finds cni-hwol-py beside its own file.
+    shutil.copy2(shim_binary(), target)
     return target
 
 

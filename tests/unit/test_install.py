@@ -14,9 +14,10 @@ from cni_hwol.install import InstallError, install, installed_version, main, uni
 def build(tmp_path: Path, name: str, marker: str) -> Path:
     source = tmp_path / name
     (source / "_internal").mkdir(parents=True, exist_ok=True)
-    exe = source / "cni-hwol"
-    exe.write_text(f"#!/bin/sh\necho {marker}\n")
-    exe.chmod(0o755)
+    for name in ("cni-hwol", "cni-hwol-py"):
+        exe = source / name
+        exe.write_text(f"#!/bin/sh\necho {marker}\n")
+        exe.chmod(0o755)
     (source / "_internal" / "lib.so").write_text(marker)
     return source
 
@@ -77,8 +78,12 @@ def test_a_foreign_file_named_cni_hwol_is_replaced_atomically(tmp_path, dest):
 def test_missing_destination_or_source(tmp_path, dest):
     with pytest.raises(InstallError, match="does not exist"):
         install(build(tmp_path, "b1", "v1"), tmp_path / "nope", "1.0.0")
-    with pytest.raises(InstallError, match="no executable"):
+    with pytest.raises(InstallError, match="no executable cni-hwol$"):
         install(tmp_path, dest, "1.0.0")
+    front_only = build(tmp_path, "b2", "v2")
+    (front_only / "cni-hwol-py").unlink()
+    with pytest.raises(InstallError, match="no executable cni-hwol-py"):
+        install(front_only, dest, "1.0.0")
 
 
 def test_uninstall(tmp_path, dest):

@@ -1,0 +1,227 @@
+/*
+ * cni-hwol's exec'd front: the C twin of client.py.
+ *
+ * kubelet (or Multus, or cnitool) execs this on every pod event. A Python
+ * process needs ~15 ms to start before it can say anything; this one needs
+ * well under one. It hands the invocation to the node's warm executor
+ * (executor/server.py) exactly as client.py does, over the protocol that
+ * executor/protocol.py defines, and leaves with the status the executor's fork
+ * left with. When no executor takes the invocation (none on the node, another
+ * version, no answer), or without CNI_COMMAND (an operator's command), it
+ * execs the Python executable beside it, which does the work itself.
+ *
+ * It holds no CNI logic: every verb, every error message, VERSION included, is
+ * the Python code's.
+ *
+ *   cc -O2 -static -DCNI_HWOL_VERSION='"0.1.0"' -o cni-hwol shim.c
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef CNI_HWOL_VERSION
+#error "build with -DCNI_HWOL_VERSION='\"x.y.z\"' (the version of cni_hwol/__init__.py)"
+#endif
+
+/* These mirror executor/protocol.py and executor/client.py. */
+#define DEFAULT_SOCKET "/run/cni-hwol/executor.sock"
+#define SOCKET_ENV "CNI_HWOL_EXECUTOR_SOCKET"
+#define MAGIC "cni-hwol-executor/1"
+#define MAX_MESSAGE (1 << 20)
+#define PASSED_FDS 5
+#define START_TIMEOUT_MS 2000
+#define PYTHON_EXECUTABLE "cni-hwol-py" /* the PyInstaller build, in this file's directory */
+
+extern char **environ;
+
+/* A growing request buffer; on overflow it is marked full and the request is not sent. */
+struct request {
+    char data[MAX_MESSAGE];
+    size_t len;
+    int full;
+};
+
+static void put_field(struct request *req, const char *field) {
+    size_t size = strlen(field);
+    size_t need = (req->len ? 1 : 0) + size;
+    if (req->full || req->len + need > sizeof req->data) {
+        req->full = 1;
+        return;
+    }
+    if (req->len)
+        req->data[req->len++] = '\0'; /* fields are NUL-separated */
+    memcpy(req->data + req->len, field, size);
+    req->len += size;
+}
+
+/* MAGIC, version, argc, argv[1..], then KEY=VALUE per environment entry. */
+static void encode_request(struct request *req, int argc, char **argv) {
+    char count[16];
+    req->len = 0;
+    req->full = 0;
+    put_field(req, MAGIC);
+    put_field(req, CNI_HWOL_VERSION);
+    snprintf(count, sizeof count, "%d", argc - 1);
+    put_field(req, count);
+    for (int i = 1; i < argc; i++)
+        put_field(req, argv[i]);
+    for (char **entry = environ; *entry; entry++) {
+        /* As Python's os.environ: entries without a name or an '=' are not variables. */
+        const char *eq = strchr(*entry, '=');
+        if (eq && eq != *entry)
+            put_field(req, *entry);
+    }
+}
+
+static ssize_t receive(int sock, char *reply, size_t size) {
+    ssize_t n;
+    do
+        n = recv(sock, reply, size - 1, 0);
+    while (n < 0 && errno == EINTR);
+    reply[n > 0 ? n : 0] = '\0';
+    return n;
+}
+
+/* Whether the executor took the invocation. On a timeout the connection is shut
+ * first: the executor forks only after its STARTED reply went through, so a
+ * reply that beat the shutdown is queued, and any later one fails to send, and
+ * no fork happens. Either way exactly one process runs the verb. */
+static int started(int sock) {
+    char reply[64];
+    struct pollfd pfd = {.fd = sock, .events = POLLIN};
+    int ready;
+    do
+        ready = poll(&pfd, 1, START_TIMEOUT_MS);
+    while (ready < 0 && errno == EINTR);
+    if (ready <= 0) {
+        shutdown(sock, SHUT_RDWR);
+        if (recv(sock, reply, sizeof reply - 1, MSG_DONTWAIT) < 1)
+            return 0;
+        return reply[0] == 'S';
+    }
+    return receive(sock, reply, sizeof reply) > 0 && reply[0] == 'S';
+}
+
+/* Leave as the fork left: with its exit status, or killed by its signal. */
+static int outcome(int sock) {
+    char reply[64];
+    if (receive(sock, reply, sizeof reply) > 0) {
+        if (reply[0] == 'E')
+            return reply[1] ? atoi(reply + 1) : 1;
+        if (reply[0] == 'K') {
+            int signum = reply[1] ? atoi(reply + 1) : SIGKILL;
+            signal(signum, SIG_DFL);
+            kill(getpid(), signum);
+            return 128 + signum;
+        }
+    }
+    /* The executor went away while the verb ran: its outcome is unknown. */
+    fputs("{\"cniVersion\": \"1.1.0\", \"code\": 11, \"msg\": \"the cni-hwol executor stopped while running "
+          "this verb; try again\"}\n",
+          stdout);
+    fflush(stdout);
+    return 1;
+}
+
+/* The exit status of the invocation as the executor ran it; -1 when no executor
+ * took it and the Python executable must run it. */
+static int delegate(int argc, char **argv) {
+    static struct request req;
+    const char *path = getenv(SOCKET_ENV);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    int namespaces[2], status = -1;
+
+    if (path == NULL)
+        path = DEFAULT_SOCKET;
+    if (path[0] == '\0' || strcmp(path, "none") == 0 || strlen(path) >= sizeof addr.sun_path)
+        return -1;
+    strcpy(addr.sun_path, path);
+    int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (sock < 0)
+        return -1;
+    if (connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) {
+        close(sock); /* no executor on this node: the common, quiet case */
+        return -1;
+    }
+    namespaces[0] = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+    namespaces[1] = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    encode_request(&req, argc, argv);
+    if (namespaces[0] >= 0 && namespaces[1] >= 0 && !req.full) {
+        int fds[PASSED_FDS] = {0, 1, 2, namespaces[0], namespaces[1]};
+        union {
+            char buf[CMSG_SPACE(sizeof fds)];
+            struct cmsghdr align;
+        } control;
+        struct iovec iov = {.iov_base = req.data, .iov_len = req.len};
+        struct msghdr msg = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
+        struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+        cmsg->cmsg_level = SOL_SOCKET;
+        cmsg->cmsg_type = SCM_RIGHTS;
+        cmsg->cmsg_len = CMSG_LEN(sizeof fds);
+        memcpy(CMSG_DATA(cmsg), fds, sizeof fds);
+        /* A closed std stream or an oversized environment fails here: run it in Python. */
+        if (sendmsg(sock, &msg, MSG_NOSIGNAL) == (ssize_t)req.len && started(sock))
+            status = outcome(sock);
+    }
+    for (int i = 0; i < 2; i++)
+        if (namespaces[i] >= 0)
+            close(namespaces[i]);
+    close(sock);
+    return status;
+}
+
+/* Text inside a JSON string: quotes, backslashes and control characters escaped. */
+static void put_json_text(const char *text) {
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            printf("\\%c", *c);
+        else if (*c < 0x20)
+            printf("\\u%04x", *c);
+        else
+            putchar(*c);
+    }
+}
+
+/* Replace this process by the Python executable in this file's directory. */
+static int exec_python(char **argv) {
+    char path[PATH_MAX] = "/proc/self/exe";
+    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n > 0) {
+        path[n] = '\0';
+        char *slash = strrchr(path, '/');
+        if (slash && (size_t)(slash - path) + 1 + sizeof PYTHON_EXECUTABLE <= sizeof path) {
+            strcpy(slash + 1, PYTHON_EXECUTABLE);
+            execv(path, argv);
+        }
+    }
+    const char *reason = strerror(errno);
+    printf("{\"cniVersion\": \"1.1.0\", \"code\": 999, \"msg\": \"cni-hwol cannot run ");
+    put_json_text(path);
+    printf(": ");
+    put_json_text(reason);
+    printf("\"}\n");
+    fflush(stdout);
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    const char *command = getenv("CNI_COMMAND");
+    if (command != NULL && command[0] != '\0') {
+        int status = delegate(argc, argv);
+        if (status >= 0)
+            return status;
+        /* Already tried: the Python side must not wait for an executor again. */
+        setenv(SOCKET_ENV, "none", 1);
+    }
+    return exec_python(argv);
+}
