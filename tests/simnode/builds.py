@@ -37,8 +37,9 @@ def cnitool_binary() -> Path:
             "GOCACHE": str(BUILD_DIR / "gocache"),
             "GOFLAGS": "",
         }
-        subprocess.run(["go", "build", "-o", str(out), "."], cwd=CNITOOL_SOURCE.parent, env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["go", "build", "-o", str(out), "."], cwd=CNITOOL_SOURCE.parent, env=env, check=True, capture_output=True
+        )
 
     return _built_once("cnitool", (CNITOOL_SOURCE,), build)
 
