@@ -181,13 +181,17 @@ class Bench:
         return {f"{label} {verb}": s.summary() for (label, verb), s in series.items()}
 
     def version(self, rounds: int) -> dict:
-        env = {"CNI_COMMAND": "VERSION", "PATH": os.environ.get("PATH", "")}
-        plugins = {"cni-hwol": str(self.node.bin_dir / "cni-hwol"), "bridge (Go)": f"{DEBIAN_CNI_PLUGINS}/bridge"}
-        if "cni-hwol (PyInstaller)" in self.variants:
-            plugins["cni-hwol (PyInstaller)"] = str(self.frozen_bin / "cni-hwol")
-        series = {label: Series() for label in plugins}
+        """VERSION exec'd directly, as a runtime probes a plugin: each cni-hwol variant
+        with its own executor socket (or none), against the Go bridge."""
+        base = {"CNI_COMMAND": "VERSION", "PATH": os.environ.get("PATH", "")}
+        probes = {"bridge (Go)": (f"{DEBIAN_CNI_PLUGINS}/bridge", base)}
+        for label, variant in self.variants.items():
+            if label.startswith("cni-hwol"):
+                bin_dir = variant.env["CNI_PATH"].split(":")[0]
+                probes[label] = (f"{bin_dir}/cni-hwol", {**base, SOCKET_ENV: variant.env[SOCKET_ENV]})
+        series = {label: Series() for label in probes}
         for _ in range(rounds):
-            for label, path in plugins.items():
+            for label, (path, env) in probes.items():
                 sample, _, _ = measured([path], self.node.netns, env, b'{"cniVersion":"1.0.0"}')
                 series[label].samples.append(sample)
         return {label: s.summary() for label, s in series.items()}

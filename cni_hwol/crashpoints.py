@@ -10,7 +10,7 @@ import os
 import signal
 
 ENV = "CNI_HWOL_CRASH_AFTER"
-ADD_STEPS = ("state-written", "vf-moved", "vf-configured", "ovs-attached", "ipam-done", "addresses-applied")
+ADD_STEPS = ("state-written", "vf-moved-lease-taken", "vf-configured", "ovs-attached", "addresses-applied")
 
 
 def crash_point(step: str) -> None:

@@ -4,6 +4,10 @@ The IPAM plugin gets our own stdin and environment with CNI_COMMAND set, as
 the reference plugins do. If it does not speak the netconf's cniVersion (an
 older host-local and a 1.1.0 config), we ask it which versions it speaks and
 retry with the newest one we share; the result is converted back later.
+
+A call can run while its caller does other work (IpamCall): ADD and DEL start
+the IPAM plugin and then have the kernel move the VF between namespaces. Both
+are mostly waiting, so on a node they overlap instead of adding up.
 """
 
 from __future__ import annotations
@@ -30,16 +34,38 @@ def find_plugin(name: str, cni_path: tuple[str, ...]) -> str:
     )
 
 
-def _exec(plugin: str, command: str, stdin: bytes, environ: Mapping[str, str]) -> tuple[int, bytes, bytes]:
-    env = dict(environ)
-    env["CNI_COMMAND"] = command
+def _spawn(plugin: str, command: str, stdin: bytes, environ: Mapping[str, str]) -> subprocess.Popen:
+    # stdin is a memfd, not a pipe: the plugin reads it whenever it starts, and
+    # nothing here has to stay around to feed it.
+    stdin_fd = os.memfd_create("cni-hwol-ipam-stdin", os.MFD_CLOEXEC)
     try:
-        done = subprocess.run([plugin], input=stdin, env=env, capture_output=True, timeout=TIMEOUT_SECONDS, check=False)
-    except subprocess.TimeoutExpired:
-        raise CNIError(IPAM_ERROR, f"IPAM plugin {plugin} {command} timed out after {TIMEOUT_SECONDS}s") from None
+        os.write(stdin_fd, stdin)
+        os.lseek(stdin_fd, 0, os.SEEK_SET)
+        return subprocess.Popen(
+            [plugin],
+            stdin=stdin_fd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**environ, "CNI_COMMAND": command},
+        )
     except OSError as exc:
         raise CNIError(IPAM_ERROR, f"cannot run IPAM plugin {plugin}", str(exc)) from None
-    return done.returncode, done.stdout, done.stderr
+    finally:
+        os.close(stdin_fd)
+
+
+def _collect(proc: subprocess.Popen, plugin: str, command: str) -> tuple[int, bytes, bytes]:
+    try:
+        stdout, stderr = proc.communicate(timeout=TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise CNIError(IPAM_ERROR, f"IPAM plugin {plugin} {command} timed out after {TIMEOUT_SECONDS}s") from None
+    return proc.returncode, stdout, stderr
+
+
+def _exec(plugin: str, command: str, stdin: bytes, environ: Mapping[str, str]) -> tuple[int, bytes, bytes]:
+    return _collect(_spawn(plugin, command, stdin, environ), plugin, command)
 
 
 def _error_of(plugin: str, command: str, stdout: bytes, stderr: bytes) -> CNIError:
@@ -87,26 +113,57 @@ def _with_version(stdin: bytes, version: str) -> bytes:
     return json.dumps(conf).encode()
 
 
+class IpamCall:
+    """One IPAM plugin call, started at once; result() collects it."""
+
+    def __init__(
+        self, plugin_type: str, command: str, stdin: bytes, cni_path: tuple[str, ...], environ: Mapping[str, str]
+    ) -> None:
+        self.plugin_type = plugin_type
+        self.command = command
+        self.stdin = stdin  # what the plugin took; a version retry changes it
+        self._environ = environ
+        self._plugin = find_plugin(plugin_type, cni_path)
+        self._proc = _spawn(self._plugin, command, stdin, environ)
+        self._first: tuple[int, bytes, bytes] | CNIError | None = None
+
+    def wait(self) -> None:
+        """Let the plugin finish; never raises (result() reports how it went)."""
+        if self._first is None:
+            try:
+                self._first = _collect(self._proc, self._plugin, self.command)
+            except CNIError as exc:
+                self._first = exc
+
+    def result(self) -> dict | None:
+        """The plugin's JSON output (None when empty); CNIError when it failed."""
+        self.wait()
+        if isinstance(self._first, CNIError):
+            raise self._first
+        plugin, command = self._plugin, self.command
+        code, stdout, stderr = self._first
+        if code != 0:
+            error = _error_of(plugin, command, stdout, stderr)
+            if error.code != INCOMPATIBLE_VERSION:
+                raise error
+            version = _shared_version(plugin, self._environ)
+            if version is None:
+                raise error
+            self.stdin = _with_version(self.stdin, version)
+            code, stdout, stderr = _exec(plugin, command, self.stdin, self._environ)
+            if code != 0:
+                raise _error_of(plugin, command, stdout, stderr)
+        if not stdout.strip():
+            return None
+        try:
+            return json.loads(stdout)
+        except ValueError:
+            raise CNIError(IPAM_ERROR, f"IPAM plugin {self.plugin_type} printed something that is not JSON") from None
+
+
 def invoke(
     plugin_type: str, command: str, stdin: bytes, cni_path: tuple[str, ...], environ: Mapping[str, str]
 ) -> tuple[dict | None, bytes]:
     """Run the IPAM plugin; answers its JSON output (None when empty) and the stdin it took."""
-    plugin = find_plugin(plugin_type, cni_path)
-    code, stdout, stderr = _exec(plugin, command, stdin, environ)
-    if code != 0:
-        error = _error_of(plugin, command, stdout, stderr)
-        if error.code != INCOMPATIBLE_VERSION:
-            raise error
-        version = _shared_version(plugin, environ)
-        if version is None:
-            raise error
-        stdin = _with_version(stdin, version)
-        code, stdout, stderr = _exec(plugin, command, stdin, environ)
-        if code != 0:
-            raise _error_of(plugin, command, stdout, stderr)
-    if not stdout.strip():
-        return None, stdin
-    try:
-        return json.loads(stdout), stdin
-    except ValueError:
-        raise CNIError(IPAM_ERROR, f"IPAM plugin {plugin_type} printed something that is not JSON") from None
+    call = IpamCall(plugin_type, command, stdin, cni_path, environ)
+    return call.result(), call.stdin

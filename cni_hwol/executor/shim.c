@@ -1,14 +1,14 @@
 /*
- * cni-hwol's exec'd front: the C twin of client.py.
+ * cni-hwol's exec'd front, the client side of the warm executor.
  *
  * kubelet (or Multus, or cnitool) execs this on every pod event. A Python
  * process needs ~15 ms to start before it can say anything; this one needs
- * well under one. It hands the invocation to the node's warm executor
- * (executor/server.py) exactly as client.py does, over the protocol that
- * executor/protocol.py defines, and leaves with the status the executor's fork
- * left with. When no executor takes the invocation (none on the node, another
- * version, no answer), or without CNI_COMMAND (an operator's command), it
- * execs the Python executable beside it, which does the work itself.
+ * about one. It hands the invocation to the node's warm executor
+ * (executor/server.py) over the protocol that executor/protocol.py defines,
+ * and leaves with the status the executor's fork left with. When no executor
+ * takes the invocation (none on the node, another version, no answer), or
+ * without CNI_COMMAND (an operator's command), it execs the Python executable
+ * beside it, which does the work itself.
  *
  * It holds no CNI logic: every verb, every error message, VERSION included, is
  * the Python code's.
@@ -32,7 +32,7 @@
 #error "build with -DCNI_HWOL_VERSION='\"x.y.z\"' (the version of cni_hwol/__init__.py)"
 #endif
 
-/* These mirror executor/protocol.py and executor/client.py. */
+/* These mirror executor/protocol.py (and the socket path, the DaemonSet's). */
 #define DEFAULT_SOCKET "/run/cni-hwol/executor.sock"
 #define SOCKET_ENV "CNI_HWOL_EXECUTOR_SOCKET"
 #define MAGIC "cni-hwol-executor/1"

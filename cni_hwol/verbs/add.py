@@ -16,6 +16,7 @@ from cni_hwol.cni.result import Interface, Result, parse_result, render_result
 from cni_hwol.crashpoints import crash_point
 from cni_hwol.hw.representor import find_representor
 from cni_hwol.hw.sysfs import Sysfs
+from cni_hwol.ipam import IpamCall
 from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.linux.addressing import add_addresses, add_routes
 from cni_hwol.linux.announce import enable_announcements
@@ -86,6 +87,12 @@ def _attach(inv: Invocation, state: AttachmentState, device_id: str) -> str:
             ) from None
         except (OvsdbError, OvsdbUnavailable) as exc:
             raise ovs_failure(f"adding port {state.representor} to {inv.conf.bridge}", exc) from None
+
+
+def _release_lease(inv: Invocation, lease: IpamCall) -> None:
+    """Undo of an IPAM ADD that may still be running: let it finish, then DEL what it took."""
+    lease.wait()
+    invoke_ipam(lease.plugin_type, "DEL", lease.stdin, inv.env.path, inv.environ)
 
 
 def _detach(state: AttachmentState, port_uuid: str) -> None:
@@ -168,13 +175,23 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         undo.push("release the VF claim", store.release_device, device_id, key)
         crash_point("state-written")
 
-        # 3. The VF into the pod, renamed in the same request. Its representor's
-        # undo runs after the VF is home, as DEL does: the representor's state
-        # (carrier, IPv6 link-local) follows its VF's.
+        # 3. The VF into the pod, renamed in the same request, while the IPAM
+        # plugin takes the lease in its own process: the kernel's namespace move
+        # mostly waits (~15 ms on the bench node), and so does an exec'd plugin.
+        # The representor's undo runs after the VF is home, as DEL does: the
+        # representor's state (carrier, IPv6 link-local) follows its VF's.
+        lease = None
+        if conf.ipam:
+            lease = IpamCall(conf.ipam["type"], "ADD", ipam_request, env.path, inv.environ)
+            undo.push("release the IPAM lease", _release_lease, inv, lease)
         undo.push("restore the representor", restore_representor, host, state)
         host.move(vf_link, netns_fd, env.ifname)
         undo.push("bring the VF home", return_vf, host, host_fd, sysfs, state, state.netns)
-        crash_point("vf-moved")
+        result = Result()
+        if lease is not None:
+            result = parse_result(lease.result() or {})
+            state.ipam_stdin = lease.stdin.decode()
+        crash_point("vf-moved-lease-taken")
 
         # 4. The representor ready for offload (no IPv6 of its own before the
         # VF's carrier can give it a link-local address), then the VF's MAC,
@@ -196,17 +213,8 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         state.port_uuid = port_uuid
         crash_point("ovs-attached")
 
-        # 6. Addresses from IPAM on the VF, then the VF up (the kernel announces
+        # 6. The lease's addresses on the VF, then the VF up (the kernel announces
         # the addresses as it comes up), then the routes through it.
-        result = Result()
-        if conf.ipam:
-            ipam_out, ipam_stdin = invoke_ipam(conf.ipam["type"], "ADD", ipam_request, env.path, inv.environ)
-            state.ipam_stdin = ipam_stdin.decode()
-            undo.push(
-                "release the IPAM lease", invoke_ipam, conf.ipam["type"], "DEL", ipam_stdin, env.path, inv.environ
-            )
-            result = parse_result(ipam_out or {})
-            crash_point("ipam-done")
         pod_link = pod.get(env.ifname) or pod_link
         result.interfaces = [
             Interface(name=rep.name, mac=rep.mac),

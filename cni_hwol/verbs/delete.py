@@ -1,8 +1,9 @@
 """DEL: undo an attachment from its state file; idempotent, netns or not.
 
 Order: the OVS port first (if OVSDB is down we fail before touching anything,
-so the runtime's retry redoes it all), then the IPAM lease, then the VF and
-its representor, and the state last, so a DEL cut short is simply run again.
+so the runtime's retry redoes it all), then the IPAM lease, released while the
+kernel brings the VF home (both mostly wait), then the representor, and the
+state last, so a DEL cut short is simply run again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 
 from cni_hwol.cni.errors import CNIError
 from cni_hwol.hw.sysfs import Sysfs
+from cni_hwol.ipam import IpamCall
 from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.linux.links import Netlink
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
@@ -45,20 +47,20 @@ def _detach_from_ovs(state: AttachmentState) -> None:
             raise ovs_failure(f"removing port {state.representor}", exc) from None
 
 
-def _release_ipam(inv: Invocation, ipam_type: str, stdin: bytes, state: AttachmentState | None = None) -> None:
+def _ipam_environ(inv: Invocation, state: AttachmentState | None) -> dict[str, str]:
     environ = dict(inv.environ)
     if state is not None:  # GC tears down attachments other than the one in CNI_* (if any)
         environ.update(CNI_CONTAINERID=state.container_id, CNI_IFNAME=state.ifname, CNI_NETNS=state.netns)
-    invoke_ipam(ipam_type, "DEL", stdin, inv.env.path, environ)
+    return environ
 
 
 def teardown(inv: Invocation, state: AttachmentState) -> None:
     """Undo everything ADD may have done for this state, in reverse order of ADD."""
     _detach_from_ovs(state)
-    if state.ipam_stdin:
-        ipam_type = _stored_ipam_type(state)
-        if ipam_type:
-            _release_ipam(inv, ipam_type, state.ipam_stdin.encode(), state)
+    ipam_type = _stored_ipam_type(state) if state.ipam_stdin else None
+    release = None
+    if ipam_type:
+        release = IpamCall(ipam_type, "DEL", state.ipam_stdin.encode(), inv.env.path, _ipam_environ(inv, state))
     host_fd = open_host_netns()
     try:
         with Netlink() as host:
@@ -68,6 +70,10 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
             restore_representor(host, state)
     finally:
         os.close(host_fd)
+        if release is not None:
+            release.wait()  # never leave it running
+    if release is not None:
+        release.result()  # a failed release fails DEL: the state stays, and the retry redoes it all
 
 
 def forget_attachment(inv: Invocation, state: AttachmentState) -> None:
@@ -95,7 +101,7 @@ def cmd_del(inv: Invocation) -> None:
             # died after IPAM but before it could write anything.
             if inv.conf.ipam and inv.env.path:
                 try:
-                    _release_ipam(inv, inv.conf.ipam["type"], inv.conf.raw)
+                    invoke_ipam(inv.conf.ipam["type"], "DEL", inv.conf.raw, inv.env.path, _ipam_environ(inv, None))
                 except CNIError as exc:
                     log.warning("IPAM DEL without state: %s", exc)
             return

@@ -179,7 +179,7 @@ def test_a_front_without_its_python_executable_answers_with_cni_json(node, tmp_p
 def test_a_fork_killed_by_a_signal_kills_its_client_alike(node, executor):
     pod, vf = node.create_pod("pod1"), node.vf(1, 0)
     conf = {**node.netconf(), "deviceID": vf.pci}
-    status, _ = run_plugin(node, pod, "ADD", conf, executor.socket, CNI_HWOL_CRASH_AFTER="vf-moved")
+    status, _ = run_plugin(node, pod, "ADD", conf, executor.socket, CNI_HWOL_CRASH_AFTER="vf-moved-lease-taken")
     assert status == -signal.SIGKILL
     assert run_plugin(node, pod, "DEL", conf, executor.socket)[0] == 0
 

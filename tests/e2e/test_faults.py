@@ -35,7 +35,7 @@ def test_plugin_killed_after_each_add_step(node, step, recovery):
 def test_add_after_a_crash_without_del_cleans_up_first(node):
     conf = node.netconf()
     pod, vf = node.create_pod("p"), node.vf(1, 0)
-    assert add(node, conf, pod, vf, **{ENV: "ipam-done"})[0] == -9
+    assert add(node, conf, pod, vf, **{ENV: "ovs-attached"})[0] == -9
     status, result, stderr = add(node, conf, pod, vf)  # kubelet retries ADD
     assert status == 0, stderr
     assert node.ovs.ports("br-int") == [vf.rep_name]
