@@ -3,15 +3,17 @@
  *
  * kubelet (or Multus, or cnitool) execs this on every pod event. A Python
  * process needs ~15 ms to start before it can say anything; this one needs
- * about one. It hands the invocation to the node's warm executor
- * (executor/server.py) over the protocol that executor/protocol.py defines,
- * and leaves with the status the executor's fork left with. When no executor
- * takes the invocation (none on the node, another version, no answer), or
- * without CNI_COMMAND (an operator's command), it execs the Python executable
- * beside it, which does the work itself.
+ * 0.7 ms from spawn to exit. It hands the invocation to the node's warm
+ * executor (executor/server.py) over the protocol that executor/protocol.py
+ * defines, and leaves with the status the executor's fork left with. When no
+ * executor takes the invocation (none on the node, another version, no
+ * answer), or without CNI_COMMAND (an operator's command), it execs the Python
+ * executable beside it, which does the work itself.
  *
- * It holds no CNI logic: every verb, every error message, VERSION included, is
- * the Python code's.
+ * It holds no CNI logic: every verb's answer, VERSION and errors included, is
+ * the Python code's. It prints a CNI error of its own only when no Python code
+ * can answer: cni-hwol-py cannot be exec'd (999), or the executor died while
+ * its fork ran the verb (11, try again).
  *
  *   cc -O2 -static -DCNI_HWOL_VERSION='"0.1.0"' -o cni-hwol shim.c
  */

@@ -21,7 +21,7 @@ import time
 import pytest
 
 from cni_hwol import __version__
-from cni_hwol.executor.protocol import MAX_MESSAGE, REFUSED, SOCKET_ENV, decode_request, encode_request
+from cni_hwol.executor.protocol import MAX_MESSAGE, REFUSED, SOCKET_ENV, STARTED, decode_request, encode_request
 from tests.simnode.node import Executor
 from tests.simnode.nsexec import _enter
 
@@ -103,7 +103,7 @@ def test_without_an_executor_the_plugin_runs_the_verb_itself(node):
 
 
 def fake_executor(path: str, answer: bytes | None) -> tuple[socket.socket, list[bytes]]:
-    """A listener that refuses (answer) or never answers (None) every request."""
+    """A listener that sends `answer` (or nothing, when None) to every request, then hangs up."""
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
     listener.listen(8)
@@ -144,6 +144,20 @@ def test_a_refusing_or_silent_executor_leaves_the_verb_to_the_plugin(node, answe
     assert (version, argv) == (__version__, [])
     assert environ[b"CNI_COMMAND"] == b"ADD" and environ[SOCKET_ENV.encode()] == path.encode()
     assert encode_request(version, argv, environ) == seen[0]  # the front encodes as protocol.py does
+
+
+def test_an_executor_gone_while_its_fork_runs_fails_the_verb_with_try_again(node):
+    path = str(node.workdir / "fake.sock")
+    listener, seen = fake_executor(path, STARTED)  # took the verb, then went away
+    with listener:
+        pod = node.create_pod("pod1")
+        conf = {**node.netconf(), "deviceID": node.vf(0, 3).pci}
+        before = node.snapshot()
+        status, out = run_plugin(node, pod, "ADD", conf, path)
+    assert status == 1 and len(seen) == 1
+    error = json.loads(out)
+    assert error["code"] == 11 and "executor stopped" in error["msg"]
+    assert node.snapshot() == before  # the front never runs the verb a second time
 
 
 def test_version_is_answered_by_the_executor_and_operator_commands_by_python(node, executor):
