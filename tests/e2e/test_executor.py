@@ -102,59 +102,72 @@ def test_without_an_executor_the_plugin_runs_the_verb_itself(node):
     assert run_plugin(node, pod, "DEL", conf, str(node.workdir / "no-such.sock"))[0] == 0
 
 
-def fake_executor(path: str, answer: bytes | None) -> tuple[socket.socket, list[bytes]]:
-    """A listener that sends `answer` (or nothing, when None) to every request, then hangs up."""
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    listener.bind(path)
-    listener.listen(8)
-    seen: list[bytes] = []
+class FakeExecutor:
+    """A listener that sends `answer` (or nothing, when None) to every request,
+    then hangs up; `seen` holds the requests. Leaving the block shuts the
+    listener down and joins its thread. Closing alone left the thread behind, and
+    once (strace in CI's flake) it answered the next test's DEL with this test's
+    answer: the next listener had been given the same fd number."""
 
-    def serve() -> None:
+    def __init__(self, path: str, answer: bytes | None) -> None:
+        self.answer = answer
+        self.seen: list[bytes] = []
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind(path)
+        self.listener.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> FakeExecutor:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() below with EINVAL
+        self.thread.join(10)
+        self.listener.close()
+        assert not self.thread.is_alive()
+
+    def _serve(self) -> None:
         while True:
             try:
-                conn, _ = listener.accept()
+                conn, _ = self.listener.accept()
             except OSError:
                 return
-            data, ancdata, _, _ = conn.recvmsg(1 << 20, socket.CMSG_SPACE(5 * 4))
-            seen.append(data)
-            for _, _, fds in ancdata:  # the client's std streams: holding them would keep its pipes open
-                for n in range(0, len(fds) - len(fds) % 4, 4):
-                    os.close(int.from_bytes(fds[n : n + 4], sys.byteorder))
-            if answer is not None:
-                conn.send(answer)
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return listener, seen
+            with conn:
+                data, ancdata, _, _ = conn.recvmsg(1 << 20, socket.CMSG_SPACE(5 * 4))
+                self.seen.append(data)
+                for _, _, fds in ancdata:  # the client's std streams: holding them would keep its pipes open
+                    for n in range(0, len(fds) - len(fds) % 4, 4):
+                        os.close(int.from_bytes(fds[n : n + 4], sys.byteorder))
+                if self.answer is not None:
+                    conn.send(self.answer)
 
 
 @pytest.mark.parametrize("answer", [REFUSED + b"client is cni-hwol 0.0.9", None], ids=["refused", "silent"])
 def test_a_refusing_or_silent_executor_leaves_the_verb_to_the_plugin(node, answer):
     path = str(node.workdir / "fake.sock")
-    listener, seen = fake_executor(path, answer)
-    with listener:
+    with FakeExecutor(path, answer) as fake:
         pod, vf = node.create_pod("pod1"), node.vf(0, 3)
         conf = {**node.netconf(), "deviceID": vf.pci}
         status, out = run_plugin(node, pod, "ADD", conf, path)
         assert status == 0, out
         assert json.loads(out)["interfaces"][1]["name"] == "net1"
         assert run_plugin(node, pod, "DEL", conf, path)[0] == 0
-    assert len(seen) == 2  # both verbs were offered first
-    version, argv, environ = decode_request(seen[0])
+    assert len(fake.seen) == 2  # both verbs were offered first
+    version, argv, environ = decode_request(fake.seen[0])
     assert (version, argv) == (__version__, [])
     assert environ[b"CNI_COMMAND"] == b"ADD" and environ[SOCKET_ENV.encode()] == path.encode()
-    assert encode_request(version, argv, environ) == seen[0]  # the front encodes as protocol.py does
+    assert encode_request(version, argv, environ) == fake.seen[0]  # the front encodes as protocol.py does
 
 
 def test_an_executor_gone_while_its_fork_runs_fails_the_verb_with_try_again(node):
     path = str(node.workdir / "fake.sock")
-    listener, seen = fake_executor(path, STARTED)  # took the verb, then went away
-    with listener:
+    with FakeExecutor(path, STARTED) as fake:  # took the verb, then went away
         pod = node.create_pod("pod1")
         conf = {**node.netconf(), "deviceID": node.vf(0, 3).pci}
         before = node.snapshot()
         status, out = run_plugin(node, pod, "ADD", conf, path)
-    assert status == 1 and len(seen) == 1
+    assert status == 1 and len(fake.seen) == 1
     error = json.loads(out)
     assert error["code"] == 11 and "executor stopped" in error["msg"]
     assert node.snapshot() == before  # the front never runs the verb a second time
