@@ -14,14 +14,21 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
 from cni_hwol import __version__
-from cni_hwol.executor.protocol import MAX_MESSAGE, REFUSED, SOCKET_ENV, STARTED, decode_request, encode_request
+from cni_hwol.executor.protocol import (
+    MAX_MESSAGE,
+    PASSED_FDS,
+    REFUSED,
+    SOCKET_ENV,
+    STARTED,
+    decode_request,
+    encode_request,
+)
 from tests.simnode.node import Executor
 from tests.simnode.nsexec import _enter
 
@@ -110,14 +117,14 @@ class FakeExecutor:
     answer: the next listener had been given the same fd number."""
 
     def __init__(self, path: str, answer: bytes | None) -> None:
-        self.answer = answer
+        self.path, self.answer = path, answer
         self.seen: list[bytes] = []
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.listener.bind(path)
-        self.listener.listen(8)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
 
     def __enter__(self) -> FakeExecutor:
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.listener.bind(self.path)
+        self.listener.listen(8)
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
         return self
 
@@ -134,11 +141,10 @@ class FakeExecutor:
             except OSError:
                 return
             with conn:
-                data, ancdata, _, _ = conn.recvmsg(1 << 20, socket.CMSG_SPACE(5 * 4))
+                data, fds, _, _ = socket.recv_fds(conn, MAX_MESSAGE, PASSED_FDS)
                 self.seen.append(data)
-                for _, _, fds in ancdata:  # the client's std streams: holding them would keep its pipes open
-                    for n in range(0, len(fds) - len(fds) % 4, 4):
-                        os.close(int.from_bytes(fds[n : n + 4], sys.byteorder))
+                for fd in fds:  # the client's std streams: holding them would keep its pipes open
+                    os.close(fd)
                 if self.answer is not None:
                     conn.send(self.answer)
 
