@@ -20,6 +20,7 @@ expects it to pass, so a test that fails anyway cannot pass for a catch.
     sudo python3 -m tests.mutants.run                 every mutant
     sudo python3 -m tests.mutants.run NAME [NAME...]  the named ones (file stem)
     sudo python3 -m tests.mutants.run --list          the mutants and their claims
+    python3 -m tests.mutants.run --table              tests/README.md's claim table, in Markdown
 
 Run on demand (minutes per e2e mutant), not in CI. Exits 0 only when every
 mutant was caught.
@@ -122,6 +123,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="mutant file stems (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
+    parser.add_argument("--table", action="store_true", help="print the claim | test | break table and exit")
     parser.add_argument("--baseline", action="store_true", help="also expect each test to pass unpatched")
     parser.add_argument("--logs", default="/tmp/cni-hwol-mutants", help="one pytest log per mutant here")
     args = parser.parse_args()
@@ -133,6 +135,12 @@ def main() -> int:
         if unknown:
             raise SystemExit(f"unknown mutants: {', '.join(sorted(unknown))}")
         mutants = [m for m in mutants if m.name in wanted]
+    if args.table:
+        print("| claim | test | break |\n|---|---|---|")
+        for m in mutants:
+            tests = "<br>".join(f"`{t.removeprefix('tests/')}`" for t in m.tests)
+            print(f"| {m.claim} | {tests} | [`{m.name}`](mutants/{m.path.name}) |")
+        return 0
     if args.list:
         for m in mutants:
             print(f"{m.name}: {m.claim}\n    {' '.join(m.tests)}")
