@@ -105,9 +105,14 @@ def try_mutant(mutant: Mutant, baseline: bool, logs: Path) -> str:
         scratch_copy(copy)
         if baseline and run_tests(copy, mutant.tests, log) != 0:
             return "baseline-fails"
-        applied = subprocess.run(
-            ["git", "apply", "--unidiff-zero", str(mutant.path)], cwd=copy, capture_output=True, text=True
-        )
+        # Full context first; then one line of it, so a patch still lands
+        # after unrelated edits near the broken line.
+        for context in ([], ["-C1"]):
+            applied = subprocess.run(
+                ["git", "apply", "--unidiff-zero", *context, str(mutant.path)], cwd=copy, capture_output=True, text=True
+            )
+            if applied.returncode == 0:
+                break
         if applied.returncode != 0:
             log.write_text(applied.stderr)
             return "broken (patch does not apply)"
