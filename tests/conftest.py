@@ -30,6 +30,12 @@ def _require_e2e() -> None:
 
 
 @pytest.fixture
+def e2e() -> None:
+    """For an end-to-end test that builds what it needs itself."""
+    _require_e2e()
+
+
+@pytest.fixture
 def node():
     """A fresh simulated node (2 PFs x 4 VFs, OVS with br-int), torn down after the test."""
     _require_e2e()
@@ -47,3 +53,15 @@ def shared_node():
 
     with SimNode() as sim:
         yield sim
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sweep_leftovers_of_killed_runs():
+    """A SIGKILLed run leaves namespaces, OVS daemons and processes behind:
+    remove those of nodes whose test run is dead (never a live run's)."""
+    if os.geteuid() == 0:
+        from tests.simnode.leftovers import sweep
+
+        for removed in sweep():
+            print(f"swept the leftovers of a killed run: {removed}")
+    yield

@@ -7,10 +7,18 @@ come home changed and the node comparison proves they were restored.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from cni_hwol.cni import errors
 from cni_hwol.crashpoints import ADD_STEPS, ENV
+from tests.simnode import leftovers
+
+REPO = Path(__file__).resolve().parents[2]
 
 POD_MAC = "02:aa:bb:cc:dd:ee"
 POD_MTU = 9000
@@ -135,3 +143,30 @@ def test_the_rig_fails_loudly_when_ovs_vsctl_fails(node):
     node.ovs.stop_database()
     with pytest.raises(RuntimeError, match="list-ports"):
         node.snapshot()
+
+
+KILLED_RUN = """
+import subprocess, sys, time
+from tests.simnode import SimNode
+node = SimNode().start()
+pod = node.create_pod("p")
+node.exec_plugin("ADD", {**node.netconf(), "deviceID": node.vf(0, 0).pci}, pod)
+subprocess.Popen(["ip", "netns", "exec", node.ns_name, "sleep", "600"])  # as an IPAM plugin's child
+print(node.workdir, node.ns_name, pod.ns_name, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_next_run_sweeps_what_a_killed_run_left(e2e):
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN], cwd=REPO, stdout=subprocess.PIPE)
+    workdir, *namespaces = run.stdout.readline().decode().split()
+    run.kill()  # as SIGKILL takes pytest: no teardown runs
+    run.wait()
+    ovs = [int((Path(workdir) / "ovs" / f"{d}.pid").read_text()) for d in ("ovsdb-server", "ovs-vswitchd")]
+    node_netns = os.stat(f"/var/run/netns/{namespaces[0]}").st_ino
+    in_node = [p for p in map(int, filter(str.isdigit, os.listdir("/proc"))) if leftovers.netns_inode(p) == node_netns]
+    assert all(map(leftovers.running, ovs)) and in_node  # left behind, so the sweep below is not vacuous
+    assert any(workdir in removed for removed in leftovers.sweep())
+    assert not any(os.path.exists(f"/var/run/netns/{name}") for name in namespaces)
+    assert not any(map(leftovers.running, ovs + in_node))
+    assert not os.path.exists(workdir)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cni_hwol.executor.protocol import SOCKET_ENV as EXECUTOR_SOCKET_ENV
+from tests.simnode import leftovers
 from tests.simnode.builds import cnitool_binary, shim_binary
 from tests.simnode.fake_sysfs import FakeSysfs
 from tests.simnode.nsexec import ip, run
@@ -139,6 +140,7 @@ class SimNode:
         self.bridge = bridge
         self.subnet = subnet
         self.workdir = Path(tempfile.mkdtemp(prefix=f"hwol-{self.tag}-"))
+        leftovers.claim(self.workdir)  # what a killed run leaves, the next run's sweep finds by this
         self.sysfs_root = self.workdir / "sys"
         self.state_dir = self.workdir / "state"
         self.ipam_dir = self.workdir / "ipam"
