@@ -30,12 +30,6 @@ def _require_e2e() -> None:
 
 
 @pytest.fixture
-def e2e() -> None:
-    """For an end-to-end test that builds what it needs itself."""
-    _require_e2e()
-
-
-@pytest.fixture
 def node():
     """A fresh simulated node (2 PFs x 4 VFs, OVS with br-int), torn down after the test."""
     _require_e2e()

@@ -7,7 +7,9 @@ come home changed and the node comparison proves they were restored.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -157,7 +159,7 @@ time.sleep(600)
 """
 
 
-def test_the_next_run_sweeps_what_a_killed_run_left(e2e):
+def test_the_next_run_sweeps_what_a_killed_run_left(node):
     run = subprocess.Popen([sys.executable, "-c", KILLED_RUN], cwd=REPO, stdout=subprocess.PIPE)
     workdir, *namespaces = run.stdout.readline().decode().split()
     run.kill()  # as SIGKILL takes pytest: no teardown runs
@@ -165,8 +167,14 @@ def test_the_next_run_sweeps_what_a_killed_run_left(e2e):
     ovs = [int((Path(workdir) / "ovs" / f"{d}.pid").read_text()) for d in ("ovsdb-server", "ovs-vswitchd")]
     node_netns = os.stat(f"/var/run/netns/{namespaces[0]}").st_ino
     in_node = [p for p in map(int, filter(str.isdigit, os.listdir("/proc"))) if leftovers.netns_inode(p) == node_netns]
-    assert all(map(leftovers.running, ovs)) and in_node  # left behind, so the sweep below is not vacuous
-    assert any(workdir in removed for removed in leftovers.sweep())
-    assert not any(os.path.exists(f"/var/run/netns/{name}") for name in namespaces)
-    assert not any(map(leftovers.running, ovs + in_node))
-    assert not os.path.exists(workdir)
+    try:
+        assert all(map(leftovers.running, ovs)) and in_node  # left behind, so the sweep below is not vacuous
+        assert any(workdir in removed for removed in leftovers.sweep())
+        assert not any(os.path.exists(f"/var/run/netns/{name}") for name in namespaces)
+        assert not any(map(leftovers.running, ovs + in_node))
+        assert not os.path.exists(workdir)
+        assert node.snapshot()["ports"] == []  # a live run's node (this test's) is spared
+    finally:  # never leave the killed run's processes behind, even when the sweep failed
+        for pid in ovs + in_node:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -33,11 +33,11 @@ def test_parallel_adds_and_dels_never_share_a_vf_or_an_address(node):
 
 def test_two_pods_racing_for_one_vf_one_wins(node):
     before = node.snapshot()
-    conf = node.netconf()
     vf = node.vf(1, 3)
+    conf = {**node.netconf(), "deviceID": vf.pci}  # every verb gets it, as from Multus
     pods = [node.create_pod("a"), node.create_pod("b")]
     with ThreadPoolExecutor(2) as pool:
-        outcomes = list(pool.map(lambda p: node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, p), pods))
+        outcomes = list(pool.map(lambda p: node.exec_plugin("ADD", conf, p), pods))
     assert sorted(status for status, _, _ in outcomes) == [0, 1]
     (_, result, _), (_, refusal, _) = sorted(outcomes, key=lambda outcome: outcome[0])
     winner, loser = pods if outcomes[0][0] == 0 else pods[::-1]
