@@ -47,3 +47,15 @@ def shared_node():
 
     with SimNode() as sim:
         yield sim
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sweep_leftovers_of_killed_runs():
+    """A SIGKILLed run leaves namespaces, OVS daemons and processes behind:
+    remove those of nodes whose test run is dead (never a live run's)."""
+    if os.geteuid() == 0:
+        from tests.simnode.leftovers import sweep
+
+        for removed in sweep():
+            print(f"swept the leftovers of a killed run: {removed}")
+    yield

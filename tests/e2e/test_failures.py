@@ -9,6 +9,8 @@ import pytest
 
 from cni_hwol.cni import errors
 
+POD_MAC = "02:aa:bb:cc:dd:ee"
+
 
 def failed_add(node, pod, conf, device_id, expected_code):
     before = node.snapshot()
@@ -19,6 +21,12 @@ def failed_add(node, pod, conf, device_id, expected_code):
     assert "Traceback" not in json.dumps(body)
     assert node.snapshot() == before
     return body
+
+
+def assert_deleted(node, conf, pod, before: dict) -> None:
+    status, body, stderr = node.exec_plugin("DEL", conf, pod)
+    assert status == 0, (body, stderr)
+    assert node.snapshot() == before
 
 
 def test_missing_bridge(node):
@@ -40,21 +48,47 @@ def test_ipam_plugin_missing(node):
     assert "no-such-ipam" in body["msg"]
 
 
-def test_ipam_plugin_fails_after_the_port_was_added(node):
+def test_ipam_plugin_fails(node):
     pod = node.create_pod("p")
     conf = node.netconf(ipam={"type": "host-local", "subnet": "not-a-subnet", "dataDir": str(node.ipam_dir)})
     body = failed_add(node, pod, conf, node.vf(0, 1).pci, errors.IPAM_ERROR)
     assert "host-local" in body["msg"]
 
 
+def test_a_route_the_kernel_refuses_after_the_port_was_added_undoes_every_step(node):
+    """The last step of ADD fails: the port, lease, VF (MAC, MTU) and representor are all undone."""
+    ipam = {
+        "type": "host-local",
+        "subnet": node.subnet,
+        "dataDir": str(node.ipam_dir),
+        "routes": [{"dst": "10.96.0.0/12", "gw": "10.255.0.1"}],  # a gateway on no link of the pod
+    }
+    conf = node.netconf(mtu=9000, runtimeConfig={"mac": POD_MAC}, ipam=ipam)
+    vf = node.vf(0, 1)
+    body = failed_add(node, node.create_pod("p"), conf, vf.pci, errors.NETLINK_ERROR)
+    assert "10.96.0.0/12 via 10.255.0.1" in body["msg"]
+    assert f"rollback: remove OVS port {vf.rep_name}" in node.log_file.read_text()  # it got that far
+
+
+def test_check_of_an_attachment_never_made(node):
+    before = node.snapshot()
+    pod = node.create_pod("p")
+    never_made = {"cniVersion": "1.0.0", "interfaces": [{"name": "net1", "sandbox": pod.netns}], "ips": []}
+    conf = {**node.netconf(), "deviceID": node.vf(0, 1).pci, "prevResult": never_made}
+    status, body, _ = node.exec_plugin("CHECK", conf, pod)
+    assert (status, body["code"]) == (1, errors.UNKNOWN_CONTAINER), body
+    assert pod.container_id in body["msg"]
+    assert node.snapshot() == before
+
+
 def test_exhausted_subnet_releases_nothing_it_did_not_take(node):
+    before = node.snapshot()
     conf = node.netconf(ipam={"type": "host-local", "subnet": "192.168.9.0/30", "dataDir": str(node.ipam_dir)})
     first = node.create_pod("p1")
     status, body, _ = node.exec_plugin("ADD", {**conf, "deviceID": node.vf(0, 0).pci}, first)
     assert status == 0, body
-    failed_add(node, node.create_pod("p2"), conf, node.vf(0, 1).pci, errors.IPAM_ERROR)
-    status, _, _ = node.exec_plugin("DEL", conf, first)
-    assert status == 0
+    failed_add(node, node.create_pod("p2"), conf, node.vf(0, 1).pci, errors.IPAM_ERROR)  # the lease untouched
+    assert_deleted(node, conf, first, before)  # and released by its DEL
 
 
 def test_no_representor(node):
@@ -97,6 +131,7 @@ def test_pod_already_has_the_interface_name(node):
 
 
 def test_second_pod_given_the_same_vf_is_refused_and_the_first_is_untouched(node):
+    before = node.snapshot()
     conf = node.netconf()
     vf = node.vf(0, 2)
     first, second = node.create_pod("p1"), node.create_pod("p2")
@@ -106,7 +141,7 @@ def test_second_pod_given_the_same_vf_is_refused_and_the_first_is_untouched(node
     assert first.container_id in body["msg"]
     status, _, stderr = node.exec_plugin("CHECK", {**conf, "prevResult": result}, first)
     assert status == 0, stderr
-    assert node.exec_plugin("DEL", conf, first)[0] == 0
+    assert_deleted(node, conf, first, before)
 
 
 def test_unwritable_state_directory_changes_nothing(node):
@@ -119,6 +154,7 @@ def test_unwritable_state_directory_changes_nothing(node):
 
 @pytest.mark.parametrize("version", ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"])
 def test_every_result_version(node, version):
+    before = node.snapshot()
     pod = node.create_pod("p")
     vf = node.vf(0, 3)
     conf = node.netconf(cni_version=version)
@@ -133,7 +169,7 @@ def test_every_result_version(node, version):
         assert pod_iface["pciID"] == vf.pci and pod_iface["mtu"] == 1500
     status, _, stderr = node.exec_plugin("CHECK", {**conf, "prevResult": result}, pod)
     assert status == 0, stderr
-    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+    assert_deleted(node, conf, pod, before)
 
 
 def test_version_and_unsupported_versions(node):

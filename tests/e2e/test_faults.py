@@ -1,26 +1,69 @@
 """Faults during ADD and DEL: after each, DEL (or GC) leaves the node exactly as
-before, and a new ADD of the same VF works."""
+before, and a new ADD of the same VF works.
+
+The pod asks for MTU 9000 and a MAC of its own, so the VF and its representor
+come home changed and the node comparison proves they were restored.
+"""
 
 from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from cni_hwol.cni import errors
 from cni_hwol.crashpoints import ADD_STEPS, ENV
+from tests.simnode import leftovers
+
+REPO = Path(__file__).resolve().parents[2]
+
+POD_MAC = "02:aa:bb:cc:dd:ee"
+POD_MTU = 9000
+# Crash points after which the VF and its representor carry the pod's settings.
+CONFIGURED = ADD_STEPS[ADD_STEPS.index("vf-configured") :]
+
+
+def pod_conf(node, **overrides) -> dict:
+    """A netconf asking for a MAC and MTU that are not the VF's own."""
+    return node.netconf(mtu=POD_MTU, runtimeConfig={"mac": POD_MAC}, **overrides)
 
 
 def add(node, conf, pod, vf, **env):
     return node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, pod, env_overrides=env)
 
 
+def delete(node, conf, pod) -> None:
+    status, body, stderr = node.exec_plugin("DEL", conf, pod)
+    assert status == 0, (body, stderr)
+
+
+def without_links(snapshot: dict, names: set[str]) -> dict:
+    """A node snapshot as it is once the named links are destroyed."""
+    return {
+        **snapshot,
+        "links": [link for link in snapshot["links"] if link[0] not in names],
+        "ipv6_disabled": {k: v for k, v in snapshot["ipv6_disabled"].items() if k not in names},
+        "addresses": [a for a in snapshot["addresses"] if a[0] not in names],
+    }
+
+
 @pytest.mark.parametrize("step", ADD_STEPS)
 @pytest.mark.parametrize("recovery", ["DEL", "GC"])
 def test_plugin_killed_after_each_add_step(node, step, recovery):
     before = node.snapshot()
-    conf = node.netconf(cni_version="1.1.0")
+    conf = pod_conf(node, cni_version="1.1.0")
     pod, vf = node.create_pod("p"), node.vf(0, 1)
     status, _, _ = add(node, conf, pod, vf, **{ENV: step})
     assert status == -9  # SIGKILL
+    if step in CONFIGURED:  # the restoration below is not vacuous
+        link = node.pod_link(pod)
+        assert (link["address"], link["mtu"]) == (POD_MAC, POD_MTU)
+        assert node.ipv6_disabled()[vf.rep_name] == "1"
     if recovery == "DEL":
         status, body, stderr = node.exec_plugin("DEL", conf, pod)
     else:
@@ -29,18 +72,21 @@ def test_plugin_killed_after_each_add_step(node, step, recovery):
     assert node.snapshot() == before
     status, body, stderr = add(node, conf, pod, vf)
     assert status == 0, (body, stderr)
-    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+    delete(node, conf, pod)
+    assert node.snapshot() == before
 
 
 def test_add_after_a_crash_without_del_cleans_up_first(node):
-    conf = node.netconf()
+    before = node.snapshot()
+    conf = pod_conf(node)
     pod, vf = node.create_pod("p"), node.vf(1, 0)
     assert add(node, conf, pod, vf, **{ENV: "ovs-attached"})[0] == -9
     status, result, stderr = add(node, conf, pod, vf)  # kubelet retries ADD
     assert status == 0, stderr
     assert node.ovs.ports("br-int") == [vf.rep_name]
     assert len(list(node.ipam_dir.rglob("192.168.*"))) == 1  # the first lease was released
-    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+    delete(node, conf, pod)
+    assert node.snapshot() == before
 
 
 def test_ovsdb_down_during_del_fails_so_the_runtime_retries(node):
@@ -59,7 +105,7 @@ def test_ovsdb_down_during_del_fails_so_the_runtime_retries(node):
 
 def test_ovsdb_down_during_add_changes_nothing(node):
     before = node.snapshot()
-    conf = node.netconf()
+    conf = pod_conf(node)
     node.ovs.stop_database()
     status, body, _ = add(node, conf, node.create_pod("p"), node.vf(0, 0))
     assert (status, body["code"]) == (1, errors.TRY_AGAIN_LATER)
@@ -68,7 +114,8 @@ def test_ovsdb_down_during_add_changes_nothing(node):
 
 
 def test_ipam_del_failure_fails_del_until_it_works(node):
-    conf = node.netconf()
+    before = node.snapshot()
+    conf = pod_conf(node)
     pod, vf = node.create_pod("p"), node.vf(1, 1)
     assert add(node, conf, pod, vf)[0] == 0
     saved = node.ipam_dir.rename(node.workdir / "ipam-away")
@@ -77,16 +124,57 @@ def test_ipam_del_failure_fails_del_until_it_works(node):
     assert status == 1 and "IPAM" in body["msg"]
     node.ipam_dir.unlink()
     saved.rename(node.ipam_dir)
-    assert node.exec_plugin("DEL", conf, pod)[0] == 0
-    assert node.ovs.ports("br-int") == []
+    delete(node, conf, pod)
+    assert node.snapshot() == before
 
 
 def test_representor_gone_before_del(node):
-    conf = node.netconf()
+    conf = pod_conf(node)
     pod, vf = node.create_pod("p"), node.vf(0, 3)
+    expected = without_links(node.snapshot(), {vf.vf_name, vf.rep_name})
     assert add(node, conf, pod, vf)[0] == 0
     node.sh(f"ip link del {vf.rep_name}")  # takes the VF (a veth) with it, as a driver unbind would
-    status, body, stderr = node.exec_plugin("DEL", conf, pod)
-    assert status == 0, (body, stderr)
-    assert node.ovs.ports("br-int") == []
-    assert not list((node.state_dir / "attachments").rglob("*.json"))
+    delete(node, conf, pod)
+    assert node.snapshot() == expected  # port, lease and state gone; the rest as before
+
+
+def test_the_rig_fails_loudly_when_ovs_vsctl_fails(node):
+    """An empty port list must mean no port, never an ovs-vsctl that failed."""
+    with pytest.raises(RuntimeError, match="br-none"):
+        node.ovs.ports("br-none")
+    node.ovs.stop_database()
+    with pytest.raises(RuntimeError, match="list-ports"):
+        node.snapshot()
+
+
+KILLED_RUN = """
+import subprocess, sys, time
+from tests.simnode import SimNode
+node = SimNode().start()
+pod = node.create_pod("p")
+node.exec_plugin("ADD", {**node.netconf(), "deviceID": node.vf(0, 0).pci}, pod)
+subprocess.Popen(["ip", "netns", "exec", node.ns_name, "sleep", "600"])  # as an IPAM plugin's child
+print(node.workdir, node.ns_name, pod.ns_name, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_next_run_sweeps_what_a_killed_run_left(node):
+    run = subprocess.Popen([sys.executable, "-c", KILLED_RUN], cwd=REPO, stdout=subprocess.PIPE)
+    workdir, *namespaces = run.stdout.readline().decode().split()
+    run.kill()  # as SIGKILL takes pytest: no teardown runs
+    run.wait()
+    ovs = [int((Path(workdir) / "ovs" / f"{d}.pid").read_text()) for d in ("ovsdb-server", "ovs-vswitchd")]
+    node_netns = os.stat(f"/var/run/netns/{namespaces[0]}").st_ino
+    in_node = [p for p in map(int, filter(str.isdigit, os.listdir("/proc"))) if leftovers.netns_inode(p) == node_netns]
+    try:
+        assert all(map(leftovers.running, ovs)) and in_node  # left behind, so the sweep below is not vacuous
+        assert any(workdir in removed for removed in leftovers.sweep())
+        assert not any(os.path.exists(f"/var/run/netns/{name}") for name in namespaces)
+        assert not any(map(leftovers.running, ovs + in_node))
+        assert not os.path.exists(workdir)
+        assert node.snapshot()["ports"] == []  # a live run's node (this test's) is spared
+    finally:  # never leave the killed run's processes behind, even when the sweep failed
+        for pid in ovs + in_node:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -9,6 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 from cni_hwol.cni import errors
 
 
+def assert_deleted(node, conf, pod) -> None:
+    status, body, stderr = node.exec_plugin("DEL", conf, pod)
+    assert status == 0, (body, stderr)
+
+
 def test_parallel_adds_and_dels_never_share_a_vf_or_an_address(node):
     before = node.snapshot()
     node.write_conflist("hwol", chained=False)
@@ -27,17 +32,21 @@ def test_parallel_adds_and_dels_never_share_a_vf_or_an_address(node):
 
 
 def test_two_pods_racing_for_one_vf_one_wins(node):
-    conf = node.netconf()
+    before = node.snapshot()
     vf = node.vf(1, 3)
+    conf = {**node.netconf(), "deviceID": vf.pci}  # every verb gets it, as from Multus
     pods = [node.create_pod("a"), node.create_pod("b")]
     with ThreadPoolExecutor(2) as pool:
-        outcomes = list(pool.map(lambda p: node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, p), pods))
+        outcomes = list(pool.map(lambda p: node.exec_plugin("ADD", conf, p), pods))
     assert sorted(status for status, _, _ in outcomes) == [0, 1]
-    loser = next(body for status, body, _ in outcomes if status)
-    assert loser["code"] == errors.DEVICE_ERROR
-    for pod in pods:
-        assert node.exec_plugin("DEL", conf, pod)[0] == 0
-    assert node.ovs.ports("br-int") == []
+    (_, result, _), (_, refusal, _) = sorted(outcomes, key=lambda outcome: outcome[0])
+    winner, loser = pods if outcomes[0][0] == 0 else pods[::-1]
+    assert refusal["code"] == errors.DEVICE_ERROR and winner.container_id in refusal["msg"]
+    assert_deleted(node, conf, loser)  # the runtime cleans up after the failed ADD
+    status, body, stderr = node.exec_plugin("CHECK", {**conf, "prevResult": result}, winner)
+    assert status == 0, (body, stderr)  # the loser's DEL left the winner's attachment alone
+    assert_deleted(node, conf, winner)
+    assert node.snapshot() == before
 
 
 def test_status_ready_and_not_ready(node):
@@ -53,17 +62,18 @@ def test_status_ready_and_not_ready(node):
 
 def test_gc_removes_attachments_the_runtime_no_longer_lists(node):
     before = node.snapshot()
-    conf = node.netconf(cni_version="1.1.0")
+    conf = node.netconf(cni_version="1.1.0", mtu=9000)
     keep, drop = node.create_pod("keep"), node.create_pod("drop")
-    for pod, vf in ((keep, node.vf(0, 0)), (drop, node.vf(0, 1))):
-        assert node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, pod)[0] == 0
+    assert node.exec_plugin("ADD", {**conf, "deviceID": node.vf(0, 0).pci}, keep)[0] == 0
+    keep_only = node.snapshot()
+    assert node.exec_plugin("ADD", {**conf, "deviceID": node.vf(0, 1).pci}, drop)[0] == 0
     valid = [{"containerID": keep.container_id, "ifname": "net1"}]
     status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": valid})
     assert status == 0, (body, stderr)
-    assert node.ovs.ports("br-int") == [node.vf(0, 0).rep_name]
-    assert node.sysfs.vf_netdevs(node.vf(0, 1).pci) == [node.vf(0, 1).vf_name]
-    assert node.exec_plugin("DEL", conf, keep)[0] == 0
-    node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": []})
+    assert node.snapshot() == keep_only  # drop's port, lease, state gone, its VF home; keep's untouched
+    assert_deleted(node, conf, keep)
+    status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": []})
+    assert status == 0, (body, stderr)
     assert node.snapshot() == before
 
 
@@ -79,6 +89,7 @@ def test_gc_finds_a_port_whose_state_file_was_lost(node):
 
 
 def test_concurrent_add_and_del_of_one_attachment_are_serialised(node):
+    before = node.snapshot()
     conf = node.netconf()
     pod, vf = node.create_pod("p"), node.vf(0, 2)
     for _ in range(4):
@@ -91,8 +102,8 @@ def test_concurrent_add_and_del_of_one_attachment_are_serialised(node):
         # Whichever ran second decided the outcome; either way the node is consistent.
         attached = node.ovs.ports("br-int") == [vf.rep_name]
         assert attached == (node.pod_link(pod) is not None)
-        assert node.exec_plugin("DEL", conf, pod)[0] == 0
-        assert node.ovs.ports("br-int") == [] and node.sysfs.vf_netdevs(vf.pci) == [vf.vf_name]
+        assert_deleted(node, conf, pod)
+        assert node.snapshot() == before
 
 
 def test_log_file_is_private(node):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cni_hwol.executor.protocol import SOCKET_ENV as EXECUTOR_SOCKET_ENV
+from tests.simnode import leftovers
 from tests.simnode.builds import cnitool_binary, shim_binary
 from tests.simnode.fake_sysfs import FakeSysfs
 from tests.simnode.nsexec import ip, run
@@ -139,6 +140,7 @@ class SimNode:
         self.bridge = bridge
         self.subnet = subnet
         self.workdir = Path(tempfile.mkdtemp(prefix=f"hwol-{self.tag}-"))
+        leftovers.claim(self.workdir)  # what a killed run leaves, the next run's sweep finds by this
         self.sysfs_root = self.workdir / "sys"
         self.state_dir = self.workdir / "state"
         self.ipam_dir = self.workdir / "ipam"
@@ -414,12 +416,23 @@ class SimNode:
         sysfs = {v.pci: self.sysfs.vf_netdevs(v.pci) for v in self.vfs}
         return {
             "links": links,
+            "ipv6_disabled": self.ipv6_disabled(),
             "addresses": addrs,
             "ports": self.ovs.ports(self.bridge),
             "leases": leases,
             "state": state,
             "sysfs": sysfs,
         }
+
+    def ipv6_disabled(self) -> dict[str, str]:
+        """disable_ipv6 of every link in the node namespace (ADD sets it on the representor)."""
+        # /proc/sys/net is the namespace of the process reading it, hence grep run in the node.
+        out = self.sh("grep -r . /proc/sys/net/ipv6/conf --include=disable_ipv6")
+        values = {}
+        for line in out.splitlines():
+            path, _, value = line.rpartition(":")
+            values[path.split("/")[-2]] = value
+        return values
 
     def pod_link(self, pod: Pod, ifname: str = "net1") -> dict | None:
         done = run(["ip", "-j", "addr", "show", "dev", ifname], netns=pod.netns, check=False)

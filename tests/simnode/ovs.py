@@ -84,7 +84,8 @@ class Ovs:
         return value
 
     def ports(self, bridge: str) -> list[str]:
-        out = self.vsctl("list-ports", bridge, check=False)
+        """The bridge's ports; raises when ovs-vsctl fails (an empty list must mean no port)."""
+        out = self.vsctl("list-ports", bridge)
         return [p for p in out.splitlines() if p]
 
     def _pid(self, name: str) -> int | None:
