@@ -73,7 +73,12 @@ def run_plugin(
     node, pod, verb: str, conf: dict, socket_path: str, wrapper: tuple[str, ...] = (), **env: str
 ) -> tuple[int, str]:
     proc = plugin(node, pod, verb, socket_path, wrapper, **env)
-    out, _ = proc.communicate(json.dumps(conf).encode(), timeout=60)
+    try:
+        out, _ = proc.communicate(json.dumps(conf).encode(), timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # a hung front must not outlive its test
+        proc.communicate()
+        raise
     node.sync_sysfs()
     return proc.returncode, out.decode()
 
