@@ -16,6 +16,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -479,6 +480,39 @@ def test_namespaces_not_the_callers_own_are_refused(node, executor, foreign):
         outsider.wait()
     log = executor.log.read_text()
     assert f"handed over a {foreign} namespace not its own" in log and "runs VERSION" not in log
+
+
+# Drops to uid 65534 keeping every capability (PR_SET_KEEPCAPS, then effective = permitted),
+# sends a VERSION request with its own namespaces and prints the executor's answer.
+_CAPABLE_NOBODY = r"""
+import ctypes, os, socket, sys
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.prctl(8, 1, 0, 0, 0) == 0  # PR_SET_KEEPCAPS
+os.setgroups([])
+os.setresgid(65534, 65534, 65534)
+os.setresuid(65534, 65534, 65534)
+header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this process
+caps = (ctypes.c_uint32 * 6)()  # (effective, permitted, inheritable) x 2
+assert libc.capget(header, caps) == 0
+caps[0], caps[3] = caps[1], caps[4]
+assert libc.capset(header, caps) == 0
+fds = [os.open(path, os.O_RDONLY) for path in (os.devnull,) * 3 + ("/proc/self/ns/mnt", "/proc/self/ns/net")]
+with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as conn:
+    conn.connect(sys.argv[1])
+    socket.send_fds(conn, [bytes.fromhex(sys.argv[2])], fds)
+    sys.stdout.buffer.write(conn.recv(4096))
+"""
+
+
+def test_a_caller_other_than_root_is_refused_even_with_every_capability(executor):
+    request = encode_request(__version__, [], {b"CNI_COMMAND": b"VERSION"})
+    done = subprocess.run(
+        [sys.executable, "-c", _CAPABLE_NOBODY, executor.socket, request.hex()],
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    assert done.stdout == REFUSED + b"client uid 65534 is not root"
 
 
 def _wait_for_own_mount_namespace(pid: int) -> None:
