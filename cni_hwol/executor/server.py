@@ -250,12 +250,16 @@ def caller_refusal(conn: socket.socket, mount_ns: int, net_ns: int) -> str:
 
     The fork runs with the executor's privileges, so the caller must already
     hold them all: uid 0 with every effective capability the executor has (on
-    a node, the full set) in the executor's (the initial) user namespace; and the namespaces it hands over
-    must be its own, so it cannot aim the fork at ones it could not enter. Its
-    mount namespace may differ from the host's (Multus thick, podman).
-    The pid comes from SO_PEERCRED; a pidfd pins it while /proc is read (kernel
-    6.1 has no SO_PEERPIDFD), and a pidfd that became readable means the caller
-    exited meanwhile, so its pid may name another process: refused.
+    a node, the full set), counted in the executor's own (the initial) user
+    namespace; and the namespaces it hands over must be its own, so it cannot
+    aim the fork at ones it could not enter. Its mount namespace may differ from
+    the host's (Multus thick, podman).
+
+    The pid comes from SO_PEERCRED (kernel 6.1 has no SO_PEERPIDFD); a pidfd
+    pins it while /proc is read, and one that became readable means the caller
+    exited meanwhile, so its pid may name another process: refused. The gap
+    left is a pid reused before pidfd_open, by a process that would then have
+    to pass every check itself, in the namespaces the caller handed over.
     """
     pid, uid, _ = _PEERCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
     if uid != 0:
