@@ -39,11 +39,11 @@ def run_cni(environ: dict[str, str], stdin: bytes) -> tuple[int, str]:
     from cni_hwol.cni.versions import version_json
 
     log = logging.getLogger("cni_hwol")
+    if environ.get("CNI_COMMAND") == "VERSION":
+        return 0, version_json()  # ignores every other variable (libcni validates with "dummy" ones)
     reply_version = _reply_version(stdin[: MAX_STDIN_BYTES + 1])
     try:
         env = parse_env(environ)
-        if env.command == "VERSION":
-            return 0, version_json()
         conf = parse_netconf(stdin)
         from cni_hwol.logs import setup_logging
 

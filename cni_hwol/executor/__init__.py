@@ -12,9 +12,9 @@ exits with the status of the fork that ran it.
 The fork is the same process a direct exec would have been: single-threaded, in
 the front's namespaces, with its fds and environment, reading stdin and writing
 the result itself. Locks, crash points and SIGKILL behave alike. Without an
-executor (not running, another version, no answer) the front execs the Python
-executable beside it, which runs the verb in its own process, so the executor
-only ever saves time.
+executor (not running, another version, a caller it does not trust, no answer)
+the front execs the Python executable beside it, which runs the verb in its own
+process, so the executor only ever saves time, and never lends its privileges.
 
 protocol.py is the wire format; shim.c is its client and server.py its server.
 """

@@ -5,20 +5,24 @@ encoding in C: change both together.
 
 client -> executor: one message, the request (below), with SCM_RIGHTS carrying
     stdin, stdout, stderr, the mount namespace and the network namespace.
-executor -> client: STARTED once the fork runs the verb, or REFUSED
-    (+ reason) when the executor will not; then EXITED (+ status) or
-    KILLED (+ signal) when the fork is gone.
+executor -> client: ACCEPTED when it will run the verb, or REFUSED (+ reason)
+    when it will not.
+client -> executor: GO, sent only when ACCEPTED came within the client's wait.
+    The executor forks on GO alone, so a client that gave up waiting (and runs
+    the verb itself) just hangs up, and an ACCEPTED arriving late starts nothing.
+executor -> client: EXITED (+ status) or KILLED (+ signal) when the fork is gone.
 """
 
 DEFAULT_SOCKET = "/run/cni-hwol/executor.sock"
 SOCKET_ENV = "CNI_HWOL_EXECUTOR_SOCKET"  # "" or "none" runs every verb in process
 
-MAGIC = b"cni-hwol-executor/1"
+MAGIC = b"cni-hwol-executor/2"
 MAX_MESSAGE = 1 << 20  # environment and arguments of one invocation
 PASSED_FDS = 5  # stdin, stdout, stderr, mount namespace, network namespace
 
-STARTED = b"S"
+ACCEPTED = b"A"
 REFUSED = b"R"
+GO = b"G"
 EXITED = b"E"
 KILLED = b"K"
 

@@ -1,18 +1,26 @@
 """`cni-hwol executor`: import the verbs once, then run each invocation in a fork.
 
 One single-threaded loop (fork needs that) watches three kinds of file:
-the listening socket, each client connection (EOF means the runtime killed the
-plugin: the fork is killed too, as the runtime's SIGKILL would have killed an
-exec'd plugin), and a pidfd per fork (it exited: the client gets its status).
+the listening socket, each client connection (its request; its GO; then EOF
+means the runtime killed the plugin: the fork is killed too, as the runtime's
+SIGKILL would have killed an exec'd plugin), and a pidfd per fork (it exited:
+the client gets its status).
+
+Only a caller that could do the verb's work itself is served (see
+`caller_refusal`): root with every capability, handing over its own namespaces.
+Anyone else is refused and its front runs the verb in its own process, with its
+own privileges.
 """
 
 from __future__ import annotations
 
 import array
 import contextlib
+import ctypes
 import gc
 import logging
 import os
+import select
 import selectors
 import signal
 import socket
@@ -23,12 +31,13 @@ from pathlib import Path
 
 from cni_hwol import __version__
 from cni_hwol.executor.protocol import (
+    ACCEPTED,
     EXITED,
+    GO,
     KILLED,
     MAX_MESSAGE,
     PASSED_FDS,
     REFUSED,
-    STARTED,
     decode_request,
 )
 from cni_hwol.linux.netns import CLONE_NEWNS, setns
@@ -37,6 +46,7 @@ from cni_hwol.state import make_private_dirs
 log = logging.getLogger("cni_hwol.executor")
 
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
+_PR_SET_PDEATHSIG = 1
 
 
 def preload() -> None:
@@ -58,6 +68,15 @@ def preload() -> None:
 
 
 @dataclass
+class Offer:
+    """An accepted invocation waiting for its client's GO."""
+
+    conn: socket.socket
+    request: tuple
+    fds: list[int]
+
+
+@dataclass
 class Run:
     """One invocation in progress: its client connection and its fork."""
 
@@ -72,17 +91,21 @@ class Executor:
         self.socket_path = socket_path
         self.selector = selectors.DefaultSelector()
         self.runs: dict[int, Run] = {}  # by pid
+        self.offers: dict[socket.socket, Offer] = {}
         self.listener: socket.socket | None = None
+        self.listener_inode: tuple[int, int] | None = None  # the socket file we bound
         self.stopping = False
 
     # -- the loop ------------------------------------------------------------------
     def serve(self) -> int:
         self.listener = _listen(self.socket_path)
+        bound = os.stat(self.socket_path)
+        self.listener_inode = (bound.st_dev, bound.st_ino)
         self.selector.register(self.listener, selectors.EVENT_READ, self._accept)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         log.info("cni-hwol %s executor listening on %s", __version__, self.socket_path)
-        while not (self.stopping and not self.runs):
+        while not (self.stopping and not self.runs and not self.offers):
             for key, _ in self.selector.select(timeout=1.0):
                 key.data(key.fileobj)
         log.info("executor stopped")
@@ -96,8 +119,19 @@ class Executor:
         self.stopping = True
         self.selector.unregister(self.listener)
         self.listener.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.socket_path)
+        self._unlink_own_socket()
+
+    def _unlink_own_socket(self) -> None:
+        """Remove our socket file, never the one a newer executor bound at the
+        same path while we were running (a rolling upgrade starts it first)."""
+        try:
+            found = os.stat(self.socket_path)
+        except FileNotFoundError:
+            return
+        if (found.st_dev, found.st_ino) != self.listener_inode:
+            log.info("%s belongs to another executor now: left in place", self.socket_path)
+            return
+        os.unlink(self.socket_path)
 
     def _accept(self, listener: socket.socket) -> None:
         try:
@@ -108,33 +142,48 @@ class Executor:
         self.selector.register(conn, selectors.EVENT_READ, self._request)
 
     def _request(self, conn: socket.socket) -> None:
-        """The client's one message: check it, then fork the verb."""
+        """The client's request: check it and its caller, then offer to run it."""
         self.selector.unregister(conn)
-        fds: list[int] = []
+        fds, reason, request = _receive(conn)
+        if not reason:
+            reason = caller_refusal(conn, mount_ns=fds[3], net_ns=fds[4])
+        if reason:
+            log.warning("refused an invocation: %s", reason)
+            _send(conn, REFUSED + reason.encode())
+        elif _send(conn, ACCEPTED):
+            conn.setblocking(False)
+            offer = Offer(conn, request, fds)
+            self.offers[conn] = offer
+            self.selector.register(conn, selectors.EVENT_READ, lambda _c, offer=offer: self._go(offer))
+            return
+        _close_all(conn, fds)
+
+    def _go(self, offer: Offer) -> None:
+        """The client's GO: fork the verb. Anything else (EOF) means the client
+        gave up waiting for ACCEPTED and runs the verb itself: nothing to do."""
+        self.selector.unregister(offer.conn)
+        del self.offers[offer.conn]
         try:
-            fds, reason, request = _receive(conn)
-            if reason:
-                log.warning("refused an invocation: %s", reason)
-                _send(conn, REFUSED + reason.encode())
-                return
-            if not _send(conn, STARTED):
-                return  # the client gave up waiting and runs the verb itself
-            pid = os.fork()
-            if pid == 0:
-                _run_in_fork(request, fds)  # never returns
-            log.debug(
-                "pid %d runs %s %s", pid, _env_value(request, b"CNI_COMMAND"), _env_value(request, b"CNI_CONTAINERID")
-            )
-            run = Run(conn=conn, pid=pid, pidfd=os.pidfd_open(pid))
-            self.runs[pid] = run
-            self.selector.register(run.pidfd, selectors.EVENT_READ, lambda _fd, run=run: self._exited(run))
-            self.selector.register(conn, selectors.EVENT_READ, lambda _c, run=run: self._client_gone(run))
-            conn = None  # type: ignore[assignment]  # owned by the run now
-        finally:
-            for fd in fds:
-                os.close(fd)
-            if conn is not None:
-                conn.close()
+            go = offer.conn.recv(len(GO) + 1) == GO
+        except OSError:
+            go = False
+        if not go:
+            log.info("a client gave up waiting and runs its verb itself")
+            _close_all(offer.conn, offer.fds)
+            return
+        request, conn = offer.request, offer.conn
+        executor_pid = os.getpid()
+        pid = os.fork()
+        if pid == 0:
+            _run_in_fork(request, offer.fds, executor_pid)  # never returns
+        _close_all(None, offer.fds)
+        log.debug(
+            "pid %d runs %s %s", pid, _env_value(request, b"CNI_COMMAND"), _env_value(request, b"CNI_CONTAINERID")
+        )
+        run = Run(conn=conn, pid=pid, pidfd=os.pidfd_open(pid))
+        self.runs[pid] = run
+        self.selector.register(run.pidfd, selectors.EVENT_READ, lambda _fd, run=run: self._exited(run))
+        self.selector.register(conn, selectors.EVENT_READ, lambda _c, run=run: self._client_gone(run))
 
     def _client_gone(self, run: Run) -> None:
         """The plugin process died (runtime timeout): kill its fork, as its death would have."""
@@ -185,9 +234,6 @@ def _receive(conn: socket.socket) -> tuple[list[int], str, tuple]:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
     received = list(fds)
-    _, uid, _ = _PEERCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
-    if uid not in (0, os.geteuid()):
-        return received, f"client uid {uid} may not run verbs as root", ()
     if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(received) != PASSED_FDS:
         return received, "request truncated or without its file descriptors", ()
     try:
@@ -197,6 +243,67 @@ def _receive(conn: socket.socket) -> tuple[list[int], str, tuple]:
     if request[0] != __version__:
         return received, f"client is cni-hwol {request[0]}, executor is {__version__}", ()
     return received, "", request
+
+
+def caller_refusal(conn: socket.socket, mount_ns: int, net_ns: int) -> str:
+    """Why the process at the other end may not have a verb run as root, or "".
+
+    The fork runs with the executor's privileges, so the caller must already
+    hold them all: uid 0 with every effective capability the executor has (on
+    a node, the full set), counted in the executor's own (the initial) user
+    namespace; and the namespaces it hands over must be its own, so it cannot
+    aim the fork at ones it could not enter. Its mount namespace may differ from
+    the host's (Multus thick, podman).
+
+    The pid comes from SO_PEERCRED (kernel 6.1 has no SO_PEERPIDFD); a pidfd
+    pins it while /proc is read, and one that became readable means the caller
+    exited meanwhile, so its pid may name another process: refused. The gap
+    left is a pid reused before pidfd_open, by a process that would then have
+    to pass every check itself, in the namespaces the caller handed over.
+    """
+    pid, uid, _ = _PEERCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+    if uid != 0:
+        return f"client uid {uid} is not root"
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError as exc:
+        return f"client pid {pid}: {exc.strerror}"
+    try:
+        missing = _effective_capabilities("self") & ~_effective_capabilities(str(pid))
+        if missing:
+            return f"client pid {pid} lacks capabilities the executor has (mask {missing:x})"
+        if not _same_file(f"/proc/{pid}/ns/user", os.stat("/proc/self/ns/user")):
+            return f"client pid {pid} is in another user namespace"
+        for kind, fd in (("mnt", mount_ns), ("net", net_ns)):
+            if not _same_file(f"/proc/{pid}/ns/{kind}", os.fstat(fd)):
+                return f"client pid {pid} handed over a {kind} namespace not its own"
+        if select.select([pidfd], [], [], 0)[0]:
+            return f"client pid {pid} exited while being checked"
+    except OSError as exc:
+        return f"client pid {pid}: {exc.strerror}"
+    finally:
+        os.close(pidfd)
+    return ""
+
+
+def _effective_capabilities(pid: str) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("CapEff:"):
+                return int(line.split()[1], 16)
+    return 0
+
+
+def _same_file(path: str, other: os.stat_result) -> bool:
+    mine = os.stat(path)
+    return (mine.st_dev, mine.st_ino) == (other.st_dev, other.st_ino)
+
+
+def _close_all(conn: socket.socket | None, fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+    if conn is not None:
+        conn.close()
 
 
 def _env_value(request: tuple, key: bytes) -> str:
@@ -213,7 +320,7 @@ def _send(conn: socket.socket, message: bytes) -> bool:
 
 
 # -- the fork ---------------------------------------------------------------------------
-def _run_in_fork(request: tuple, fds: list[int]) -> None:
+def _run_in_fork(request: tuple, fds: list[int], executor_pid: int) -> None:
     """Become the process the runtime would have exec'd, run the verb, exit.
 
     The executor's own files (listener, other clients, pidfds) are closed by
@@ -222,6 +329,12 @@ def _run_in_fork(request: tuple, fds: list[int]) -> None:
     """
     status = 1
     try:
+        # Die with the executor, as a plugin dies with its runtime's SIGKILL: its
+        # client has answered "try again" (code 11), and the retry must not race
+        # a verb still running here.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != executor_pid:
+            os._exit(status)  # the executor died before prctl took effect
         _, argv, environ = request
         stdin, stdout, stderr, mount_ns, net_ns = fds
         for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):

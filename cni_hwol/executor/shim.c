@@ -6,9 +6,10 @@
  * 0.7 ms from spawn to exit. It hands the invocation to the node's warm
  * executor (executor/server.py) over the protocol that executor/protocol.py
  * defines, and leaves with the status the executor's fork left with. When no
- * executor takes the invocation (none on the node, another version, no
- * answer), or without CNI_COMMAND (an operator's command), it execs the Python
- * executable beside it, which does the work itself.
+ * executor takes the invocation (none on the node, another version, a caller
+ * it does not trust, no answer within 2 s), or without CNI_COMMAND (an
+ * operator's command), it execs the Python executable beside it, which does
+ * the work itself.
  *
  * It holds no CNI logic: every verb's answer, VERSION and errors included, is
  * the Python code's. It prints a CNI error of its own only when no Python code
@@ -27,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -37,7 +39,7 @@
 /* These mirror executor/protocol.py (and the socket path, the DaemonSet's). */
 #define DEFAULT_SOCKET "/run/cni-hwol/executor.sock"
 #define SOCKET_ENV "CNI_HWOL_EXECUTOR_SOCKET"
-#define MAGIC "cni-hwol-executor/1"
+#define MAGIC "cni-hwol-executor/2"
 #define MAX_MESSAGE (1 << 20)
 #define PASSED_FDS 5
 #define START_TIMEOUT_MS 2000
@@ -93,10 +95,11 @@ static ssize_t receive(int sock, char *reply, size_t size) {
     return n;
 }
 
-/* Whether the executor took the invocation. On a timeout the connection is shut
- * first: the executor forks only after its STARTED reply went through, so a
- * reply that beat the shutdown is queued, and any later one fails to send, and
- * no fork happens. Either way exactly one process runs the verb. */
+/* Whether the executor took the invocation. The executor forks only on our GO,
+ * which we send only when its ACCEPTED came in time: on a timeout we hang up, an
+ * ACCEPTED sent meanwhile starts nothing, and we run the verb ourselves. A GO
+ * that cannot be sent means the executor is gone before it could fork. Either
+ * way exactly one process runs the verb. */
 static int started(int sock) {
     char reply[64];
     struct pollfd pfd = {.fd = sock, .events = POLLIN};
@@ -105,12 +108,12 @@ static int started(int sock) {
         ready = poll(&pfd, 1, START_TIMEOUT_MS);
     while (ready < 0 && errno == EINTR);
     if (ready <= 0) {
-        shutdown(sock, SHUT_RDWR);
-        if (recv(sock, reply, sizeof reply - 1, MSG_DONTWAIT) < 1)
-            return 0;
-        return reply[0] == 'S';
+        shutdown(sock, SHUT_RDWR); /* the executor sees EOF instead of a GO */
+        return 0;
     }
-    return receive(sock, reply, sizeof reply) > 0 && reply[0] == 'S';
+    if (receive(sock, reply, sizeof reply) < 1 || reply[0] != 'A')
+        return 0; /* refused (another version, a caller it does not trust) or gone */
+    return send(sock, "G", 1, MSG_NOSIGNAL) == 1;
 }
 
 /* Leave as the fork left: with its exit status, or killed by its signal. */
@@ -150,8 +153,11 @@ static int delegate(int argc, char **argv) {
     int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
     if (sock < 0)
         return -1;
+    /* Bounds connect() (a stopped executor's full backlog) and the request's send. */
+    struct timeval send_timeout = {.tv_sec = START_TIMEOUT_MS / 1000, .tv_usec = START_TIMEOUT_MS % 1000 * 1000};
+    setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
     if (connect(sock, (struct sockaddr *)&addr, sizeof addr) < 0) {
-        close(sock); /* no executor on this node: the common, quiet case */
+        close(sock); /* no executor on this node (the common, quiet case), or one that does not accept */
         return -1;
     }
     namespaces[0] = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);

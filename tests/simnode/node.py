@@ -5,6 +5,7 @@ from __future__ import annotations
 import compileall
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -104,11 +105,16 @@ class Executor:
                 env={**os.environ, "PYTHONPATH": str(REPO)},
             )
         deadline = time.monotonic() + 30
-        while not os.path.exists(self.socket):
+        # Its own log, not the socket file: another executor may hold the path (an upgrade).
+        while "executor listening on" not in self.log.read_text():
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the executor did not start:\n{self.log.read_text()}")
             time.sleep(0.05)
         return self
+
+    def forks(self) -> set[int]:
+        """The pids of the forks that ran verbs, from the executor's log."""
+        return {int(pid) for pid in re.findall(r"pid (\d+) runs ", self.log.read_text())}
 
     def stop(self) -> None:
         if self.proc is None:
@@ -177,6 +183,21 @@ class SimNode:
         return self
 
     def close(self) -> None:
+        # The executor pass proves nothing if the front quietly ran verbs in Python.
+        outside = self.verbs_outside_the_executor() if self.executor is not None else []
+        self._tear_down()
+        if outside:
+            raise AssertionError("verbs ran outside the executor's forks:\n" + "\n".join(outside))
+
+    def verbs_outside_the_executor(self) -> list[str]:
+        """The plugin log's lines written by a process that was not one of the executor's forks."""
+        if not self.log_file.exists():
+            return []
+        forks = self.executor.forks()
+        lines = self.log_file.read_text().splitlines()
+        return [line for line in lines if (pid := re.search(r" \[(\d+)\] ", line)) and int(pid[1]) not in forks]
+
+    def _tear_down(self) -> None:
         for pod in list(self.pods):
             ip("netns", "del", pod.ns_name, check=False)
         self.pods.clear()
