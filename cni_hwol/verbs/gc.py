@@ -44,6 +44,8 @@ def cmd_gc(inv: Invocation) -> None:
     try:
         _forward_to_ipam(inv)
     except CNIError as exc:
+        if not failures:
+            raise  # the IPAM plugin's own error, when nothing else went wrong
         failures.append(f"IPAM GC: {exc}")
     if failures:
         raise CNIError(TRY_AGAIN_LATER, "GC could not remove every stale attachment", "; ".join(failures))
