@@ -54,13 +54,22 @@ def _spawn(plugin: str, command: str, stdin: bytes, environ: Mapping[str, str]) 
         os.close(stdin_fd)
 
 
+def _pass_on(stderr: bytes) -> None:
+    """The IPAM plugin's log lines go to our caller's stderr, as if it had run them itself."""
+    view = memoryview(stderr)
+    while view:
+        view = view[os.write(2, view) :]
+
+
 def _collect(proc: subprocess.Popen, plugin: str, command: str) -> tuple[int, bytes, bytes]:
     try:
         stdout, stderr = proc.communicate(timeout=TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         proc.kill()
-        proc.communicate()
+        _, stderr = proc.communicate()
+        _pass_on(stderr)
         raise CNIError(IPAM_ERROR, f"IPAM plugin {plugin} {command} timed out after {TIMEOUT_SECONDS}s") from None
+    _pass_on(stderr)
     return proc.returncode, stdout, stderr
 
 

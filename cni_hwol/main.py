@@ -36,7 +36,7 @@ def run_cni(environ: dict[str, str], stdin: bytes) -> tuple[int, str]:
     from cni_hwol.cni.env import parse_env
     from cni_hwol.cni.errors import INTERNAL_ERROR, CNIError
     from cni_hwol.cni.netconf import MAX_STDIN_BYTES, parse_netconf
-    from cni_hwol.cni.versions import version_json
+    from cni_hwol.cni.versions import require_verb_in_version, version_json
 
     log = logging.getLogger("cni_hwol")
     if environ.get("CNI_COMMAND") == "VERSION":
@@ -45,6 +45,7 @@ def run_cni(environ: dict[str, str], stdin: bytes) -> tuple[int, str]:
     try:
         env = parse_env(environ)
         conf = parse_netconf(stdin)
+        require_verb_in_version(env.command, conf.cni_version)
         from cni_hwol.logs import setup_logging
 
         setup_logging(conf.log_file, conf.log_level, f"{env.command} {env.container_id} {env.ifname}".strip())

@@ -10,13 +10,15 @@ from cni_hwol.cni.errors import INVALID_ENVIRONMENT, CNIError
 
 COMMANDS = ("ADD", "DEL", "CHECK", "VERSION", "GC", "STATUS")
 
-# Which variables each command cannot do without (CNI spec, "Parameters").
+# Which variables each command cannot do without (CNI spec 1.1, "CNI operations"). CNI_PATH is
+# optional for every verb but GC: without it a verb that needs the IPAM plugin says it cannot
+# find it (ADD: code 7, STATUS: code 50), and DEL of an attachment it never made succeeds.
 _REQUIRED = {
-    "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
-    "CHECK": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"),
-    "DEL": ("CNI_CONTAINERID", "CNI_IFNAME", "CNI_PATH"),
+    "ADD": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
+    "CHECK": ("CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"),
+    "DEL": ("CNI_CONTAINERID", "CNI_IFNAME"),
     "GC": ("CNI_PATH",),
-    "STATUS": ("CNI_PATH",),
+    "STATUS": (),
     "VERSION": (),
 }
 

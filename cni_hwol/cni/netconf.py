@@ -133,11 +133,16 @@ def _validate_valid_attachments(value: Any) -> tuple[dict[str, Any], ...] | None
     return tuple(value)
 
 
+def _not_json(constant: str) -> None:
+    # Python's json module reads NaN and Infinity; JSON (RFC 8259) has no such numbers.
+    raise ValueError(f"{constant} is not a JSON number")
+
+
 def decode_stdin(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_STDIN_BYTES:
         raise CNIError(DECODE_FAILURE, f"network configuration is larger than {MAX_STDIN_BYTES} bytes")
     try:
-        conf = json.loads(data)
+        conf = json.loads(data, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError) as exc:
         raise CNIError(DECODE_FAILURE, "network configuration is not valid JSON", str(exc)) from None
     if not isinstance(conf, dict):

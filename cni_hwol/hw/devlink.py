@@ -7,6 +7,7 @@ caller can fall back to sysfs and say so.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cni_hwol.linux.pyroute2_lazy import load_pyroute2
@@ -144,3 +145,18 @@ class Devlink:
         bus, _, dev = handle.partition("/")
         attrs = [("DEVLINK_ATTR_BUS_NAME", bus), ("DEVLINK_ATTR_DEV_NAME", dev), ("DEVLINK_ATTR_ESWITCH_MODE", code)]
         self._request(_CMD_ESWITCH_SET, attrs, 0)
+
+
+# Where devlink is read from. Callers open it with open_devlink(); a test hands them another
+# source with Devlink's methods (absent, ports, eswitch_mode, set_eswitch_mode, close) through
+# use_devlink_source, since this kernel may have no devlink, or a host's real one.
+_source: Callable[[], Devlink] = Devlink
+
+
+def open_devlink() -> Devlink:
+    return _source()
+
+
+def use_devlink_source(source: Callable[[], Devlink]) -> None:
+    global _source
+    _source = source

@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from cni_hwol.cni.errors import DEVICE_ERROR, CNIError
-from cni_hwol.hw.devlink import FLAVOUR_PCI_VF, Devlink, DevlinkPort
+from cni_hwol.hw.devlink import FLAVOUR_PCI_VF, Devlink, DevlinkPort, open_devlink
 from cni_hwol.hw.sysfs import Sysfs, VirtualFunction
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _from_devlink(vf: VirtualFunction, devlink: Devlink) -> tuple[Representor | 
 
 def find_representor(vf: VirtualFunction, sysfs: Sysfs) -> Representor:
     looked_at = []
-    with Devlink() as devlink:
+    with open_devlink() as devlink:
         if devlink.absent:
             looked_at.append("devlink: not available on this kernel")
         else:

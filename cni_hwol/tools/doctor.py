@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from cni_hwol.cni.errors import CNIError
-from cni_hwol.hw.devlink import Devlink
+from cni_hwol.hw.devlink import Devlink, open_devlink
 from cni_hwol.hw.representor import find_representor
 from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.linux.ethtool import feature_state
@@ -160,7 +160,7 @@ def doctor(
         " ".join(pfs) or f"none in {sysfs_root}/class/net",
         "check the NIC and its driver (lspci -nn | grep 15b3; modprobe mlx5_core)",
     )
-    with Devlink() as devlink:
+    with open_devlink() as devlink:
         for name in pfs:
             if not (sysfs.root / "class/net" / name).exists():
                 report.add(f"{name}: PF", False, f"no netdev {name} in {sysfs_root}/class/net", "check --pf")

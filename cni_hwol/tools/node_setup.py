@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from cni_hwol.hw.devlink import Devlink
+from cni_hwol.hw.devlink import open_devlink
 from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.linux.ethtool import enable_feature, feature_state
 from cni_hwol.linux.links import Netlink
@@ -96,7 +96,7 @@ class NodeSetup:
         return self._driver_write("unbind") if self.unbound else "no VF bound"
 
     def switchdev(self) -> str:
-        with Devlink() as devlink:
+        with open_devlink() as devlink:
             if devlink.absent:
                 raise StepFailed(
                     "devlink is not available on this kernel",

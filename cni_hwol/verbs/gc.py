@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 def cmd_gc(inv: Invocation) -> None:
     valid = {(a.get("containerID"), a.get("ifname")) for a in inv.conf.valid_attachments or ()}
     store = inv.store
-    failures = []
+    failures: list[str] = []
     remaining = set()  # attachments still on record after this pass, of any network
     for state in store.all_attachments():
         if state.network != inv.conf.name or (state.container_id, state.ifname) in valid:
@@ -35,7 +35,24 @@ def cmd_gc(inv: Invocation) -> None:
         except CNIError as exc:
             remaining.add((state.container_id, state.ifname))
             failures.append(f"{state.key.describe()}: {exc}")
-    _collect_orphan_ports(inv, valid | remaining)
+    # Each step below runs whatever failed before it (OVSDB down, an attachment
+    # that would not go): GC removes as much as it can and reports the rest.
+    try:
+        _collect_orphan_ports(inv, valid | remaining)
+    except CNIError as exc:
+        failures.append(f"orphan OVS ports: {exc}")
+    try:
+        _forward_to_ipam(inv)
+    except CNIError as exc:
+        if not failures:
+            raise  # the IPAM plugin's own error, when nothing else went wrong
+        failures.append(f"IPAM GC: {exc}")
+    if failures:
+        raise CNIError(TRY_AGAIN_LATER, "GC could not remove every stale attachment", "; ".join(failures))
+
+
+def _forward_to_ipam(inv: Invocation) -> None:
+    """The spec asks GC to reach the plugins we delegate to, with the same valid attachments."""
     ipam_type = (inv.conf.ipam or {}).get("type")
     if ipam_type and speaks(ipam_type, "1.1.0", inv.env.path, inv.environ):
         invoke_ipam(ipam_type, "GC", inv.conf.raw, inv.env.path, inv.environ)
@@ -43,8 +60,6 @@ def cmd_gc(inv: Invocation) -> None:
         # An older IPAM plugin has no GC; the leases of the attachments removed
         # above were already released one by one through IPAM DEL.
         log.info("IPAM plugin %s predates CNI 1.1: GC not delegated", ipam_type)
-    if failures:
-        raise CNIError(TRY_AGAIN_LATER, "GC could not remove every stale attachment", "; ".join(failures))
 
 
 def _collect_orphan_ports(inv: Invocation, keep: set) -> None:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from pathlib import Path
 
+from tests.simnode.fake_devlink import FakeDevlink, node_devlink
 from tests.simnode.nsexec import run
+
+REPO = Path(__file__).resolve().parents[2]
+NO_DEVLINK = FakeDevlink(absent=True)
 
 
 def tool_argv(node, command: str, *args: str) -> list[str]:
@@ -22,12 +28,19 @@ def tool_argv(node, command: str, *args: str) -> list[str]:
     ]
 
 
-def tool(node, command: str, *args: str) -> tuple[int, dict]:
+def with_devlink(node, argv: list[str], devlink: FakeDevlink) -> list[str]:
+    """The tool run with this devlink instead of the kernel's (which may have none, or
+    answer for the host's own NICs): tests/simnode/fake_devlink.py runs cni-hwol's main."""
+    spec = devlink.write(node.workdir / "devlink.json")
+    return [sys.executable, "-m", "tests.simnode.fake_devlink", str(spec), *argv[1:]]
+
+
+def tool(node, command: str, *args: str, devlink: FakeDevlink = NO_DEVLINK) -> tuple[int, dict]:
     done = run(
-        tool_argv(node, command, "--json", *args),
+        with_devlink(node, tool_argv(node, command, "--json", *args), devlink),
         netns=node.netns,
         check=False,
-        env={"PATH": os.environ.get("PATH", "")},
+        env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)},
     )
     return done.returncode, json.loads(done.stdout)
 
@@ -36,8 +49,8 @@ def checks(report: dict) -> dict[str, dict]:
     return {c["name"]: c for c in report["checks"]}
 
 
-def doctor(node, *args):
-    return tool(node, "doctor", "--cni-path", f"{node.bin_dir}:/usr/lib/cni", *args)
+def doctor(node, *args, devlink: FakeDevlink = NO_DEVLINK):
+    return tool(node, "doctor", "--cni-path", f"{node.bin_dir}:/usr/lib/cni", *args, devlink=devlink)
 
 
 def test_doctor_names_what_is_wrong_and_how_to_fix_it(node):
@@ -47,7 +60,8 @@ def test_doctor_names_what_is_wrong_and_how_to_fix_it(node):
     assert found["SR-IOV PFs"]["detail"] == "enp3s0f0np0 enp3s0f1np1"
     for pf in ("enp3s0f0np0", "enp3s0f1np1"):
         assert found[f"{pf}: VFs created"]["ok"] and found[f"{pf}: every VF has a representor"]["ok"]
-        assert found[f"{pf}: eswitch in switchdev mode"]["ok"]  # phys_switch_id, no devlink here
+        eswitch = found[f"{pf}: eswitch in switchdev mode"]
+        assert eswitch["ok"] and eswitch["detail"] == "devlink unavailable; sysfs phys_switch_id present"
         tc = found[f"{pf}: hw-tc-offload"]
         assert not tc["ok"] and tc["fix"] == f"ethtool -K {pf} hw-tc-offload on"  # a veth cannot
     assert not found["OVS hw-offload"]["ok"] and "hw-offload=true" in found["OVS hw-offload"]["fix"]
@@ -63,6 +77,18 @@ def test_doctor_names_what_is_wrong_and_how_to_fix_it(node):
     assert "enp3s0f0np0: VFs created" not in found
     missing = found["enp3s0f1np1: every VF has a representor"]
     assert not missing["ok"] and node.vf(1, 2).pci in missing["detail"]
+
+
+def test_doctor_reads_the_eswitch_mode_through_devlink(node):
+    # devlink has the last word over sysfs: phys_switch_id is present, the mode is legacy.
+    _, report = doctor(node, devlink=node_devlink(node, mode="legacy"))
+    eswitch = checks(report)["enp3s0f0np0: eswitch in switchdev mode"]
+    assert not eswitch["ok"] and eswitch["detail"] == "devlink pci/0000:03:00.0: legacy"
+    assert "devlink dev eswitch set pci/0000:03:00.0 mode switchdev" in eswitch["fix"]
+    _, report = doctor(node, devlink=node_devlink(node, mode="switchdev"))
+    eswitch = checks(report)["enp3s0f1np1: eswitch in switchdev mode"]
+    assert eswitch["ok"] and eswitch["detail"] == "devlink pci/0000:03:00.1: switchdev"
+    assert checks(report)["enp3s0f1np1: every VF has a representor"]["ok"]
 
 
 def test_doctor_finds_attachments_whose_pod_is_gone(node):
@@ -110,6 +136,10 @@ def test_node_setup_dry_run_changes_nothing(node):
     assert numvfs.read_text().strip() == "4"
     assert not (node.sysfs_root / "bus/pci/drivers/mlx5_core/unbind").exists()
     assert status == 1 and "devlink is not available" in steps["eswitch switchdev"]["detail"]
+    legacy = node_devlink(node, mode="legacy")
+    _, report = tool(node, "node-setup", "--pf", "enp3s0f1np1", "--vfs", "6", "--dry-run", devlink=legacy)
+    assert checks(report)["eswitch switchdev"]["detail"] == "would switch pci/0000:03:00.1 to switchdev"
+    assert numvfs.read_text().strip() == "4"
 
 
 def test_node_setup_refuses_a_pf_whose_vfs_are_in_use(node):
@@ -123,13 +153,17 @@ def test_node_setup_refuses_a_pf_whose_vfs_are_in_use(node):
 
 
 def test_node_setup_steps_and_rebinds_after_a_failure(node):
-    status, report = tool(node, "node-setup", "--pf", "enp3s0f1np1", "--vfs", "2")
+    # The firmware refuses switchdev: the VFs are bound again.
+    refusing = node_devlink(node, mode="legacy", refuse_set=True)
+    status, report = tool(node, "node-setup", "--pf", "enp3s0f1np1", "--vfs", "2", devlink=refusing)
     steps = checks(report)
     assert steps["VFs"]["detail"] == "sriov_numvfs 4 -> 2"
     assert (node.sysfs_root / "class/net/enp3s0f1np1/device/sriov_numvfs").read_text() == "2"
     assert steps["PF up"]["detail"] == "enp3s0f1np1 already up"
     assert steps["unbind VFs"]["ok"]
-    assert status == 1 and not steps["eswitch switchdev"]["ok"]  # no devlink on this kernel
+    eswitch = steps["eswitch switchdev"]
+    assert status == 1 and not eswitch["ok"]
+    assert eswitch["detail"].startswith("devlink eswitch set pci/0000:03:00.1 mode switchdev: ")
     assert steps["bind VFs again after the failure"]["detail"].startswith("bind done: 0000:05:00.0")
     drivers = node.sysfs_root / "bus/pci/drivers/mlx5_core"
     assert (drivers / "unbind").exists() and (drivers / "bind").exists()

@@ -5,12 +5,29 @@ import os
 import pytest
 
 from cni_hwol.cni.errors import DEVICE_ERROR, CNIError
+from cni_hwol.hw.devlink import FLAVOUR_PCI_VF, Devlink, DevlinkPort, use_devlink_source
 from cni_hwol.hw.representor import find_representor
 from cni_hwol.hw.sysfs import Sysfs
+from tests.simnode.fake_devlink import FakeDevlink
 from tests.simnode.fake_sysfs import FakeSysfs
 
 PF0, PF1 = "0000:03:00.0", "0000:03:00.1"
 SWITCH0, SWITCH1 = "aa00", "bb00"
+
+
+@pytest.fixture(autouse=True)
+def devlink():
+    """No devlink unless a test gives one: never the host's, which may know these addresses."""
+    fake = FakeDevlink(absent=True)
+    use_devlink_source(lambda: fake)
+    yield fake
+    use_devlink_source(Devlink)
+
+
+def pf0_ports(rep_prefix: str = "ens1f0_") -> list[DevlinkPort]:
+    handle = f"pci/{PF0}"
+    uplink = DevlinkPort(handle, 65535, 0, 0, None, "ens1f0np0")
+    return [uplink] + [DevlinkPort(handle, 1 + vf, FLAVOUR_PCI_VF, 0, vf, f"{rep_prefix}{vf}") for vf in range(4)]
 
 
 @pytest.fixture
@@ -47,7 +64,24 @@ def test_same_vf_number_on_two_pfs_maps_to_each_pfs_representor(tree):
     sysfs = Sysfs(str(tree.root))
     for address, expected in (("0000:04:00.1", "ens1f0_1"), ("0000:05:00.1", "ens1f1_1")):
         rep = find_representor(sysfs.resolve_vf(address), sysfs)
-        assert (rep.netdev, rep.source) == (expected, "sysfs")  # this kernel has no devlink
+        assert (rep.netdev, rep.source) == (expected, "sysfs")  # the devlink fixture has none
+
+
+def test_devlink_answers_before_sysfs(tree, devlink):
+    # devlink's pcivf port names another netdev than sysfs would: devlink wins, and says so.
+    devlink.absent, devlink.port_table, devlink.modes = False, pf0_ports("rep"), {f"pci/{PF0}": "switchdev"}
+    sysfs = Sysfs(str(tree.root))
+    rep = find_representor(sysfs.resolve_vf("0000:04:00.2"), sysfs)
+    assert (rep.netdev, rep.source, rep.devlink_handle) == ("rep2", "devlink", f"pci/{PF0}")
+
+
+def test_a_pf_in_legacy_mode_is_refused_with_the_fix(tree, devlink):
+    devlink.absent, devlink.port_table, devlink.modes = False, pf0_ports(), {f"pci/{PF0}": "legacy"}
+    sysfs = Sysfs(str(tree.root))
+    with pytest.raises(CNIError) as err:
+        find_representor(sysfs.resolve_vf("0000:04:00.1"), sysfs)
+    assert err.value.code == DEVICE_ERROR
+    assert f"devlink dev eswitch set pci/{PF0} mode switchdev" in err.value.msg
 
 
 def test_controller_and_legacy_port_names(tmp_path):
@@ -81,7 +115,7 @@ def test_no_representor_says_what_was_looked_at(tree):
     with pytest.raises(CNIError) as err:
         find_representor(sysfs.resolve_vf("0000:04:00.2"), sysfs)
     assert err.value.code == DEVICE_ERROR
-    assert "pf0vf2" in err.value.details and "devlink" in err.value.details
+    assert "pf0vf2" in err.value.details and "devlink: not available" in err.value.details
 
 
 def test_legacy_mode_pf_without_switch_id(tree):

@@ -20,13 +20,22 @@ def test_parses_a_complete_add_environment():
     assert env.args["deviceID"] == "0000:03:00.2"
 
 
-@pytest.mark.parametrize("missing", ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME", "CNI_PATH"])
+@pytest.mark.parametrize("missing", ["CNI_CONTAINERID", "CNI_NETNS", "CNI_IFNAME"])
 def test_add_without_a_required_variable_is_code_4(missing):
     environ = {k: v for k, v in BASE.items() if k != missing}
     with pytest.raises(CNIError) as err:
         parse_env(environ)
     assert err.value.code == INVALID_ENVIRONMENT
     assert missing in err.value.msg
+
+
+@pytest.mark.parametrize("command", ["ADD", "CHECK", "DEL", "STATUS"])
+def test_cni_path_is_optional_for_every_verb_but_gc(command):
+    # CNI spec 1.1, "CNI operations": CNI_PATH is among each verb's optional parameters, GC's required.
+    assert parse_env({k: v for k, v in BASE.items() if k != "CNI_PATH"} | {"CNI_COMMAND": command}).path == ()
+    with pytest.raises(CNIError) as err:
+        parse_env({"CNI_COMMAND": "GC"})
+    assert err.value.code == INVALID_ENVIRONMENT and "CNI_PATH" in err.value.msg
 
 
 def test_del_does_not_need_a_netns():
