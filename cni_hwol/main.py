@@ -44,7 +44,10 @@ def run_cni(environ: dict[str, str], stdin: bytes) -> tuple[int, str]:
         env = parse_env(environ)
         if env.command == "VERSION":
             return 0, version_json()
-        conf = parse_netconf(stdin)
+        from cni_hwol.cni.policy import apply_node_policy
+        from cni_hwol.nodeconf import read_node_policy
+
+        conf = apply_node_policy(parse_netconf(stdin), read_node_policy(environ))
         from cni_hwol.logs import setup_logging
 
         setup_logging(conf.log_file, conf.log_level, f"{env.command} {env.container_id} {env.ifname}".strip())
