@@ -34,14 +34,16 @@ def read_node_policy(environ: Mapping[str, str]) -> NodePolicy | None:
         return None
     except OSError as exc:
         raise CNIError(INVALID_NETCONF, f"node file {path} cannot be read", str(exc)) from None
-    with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
+    try:
+        info = os.fstat(fd)
         # Only root may write what decides what root does for tenants.
         if not stat.S_ISREG(info.st_mode) or info.st_uid != 0 or info.st_mode & 0o022:
             raise CNIError(
                 INVALID_NETCONF, f"node file {path} must be a regular file owned by root, writable by root only"
             )
-        data = f.read(MAX_NODE_CONFIG_BYTES + 1)
+        data = os.read(fd, MAX_NODE_CONFIG_BYTES + 1)
+    finally:
+        os.close(fd)
     if len(data) > MAX_NODE_CONFIG_BYTES:
         raise CNIError(INVALID_NETCONF, f"node file {path} is larger than {MAX_NODE_CONFIG_BYTES} bytes")
     return parse_node_config(data, path)

@@ -129,7 +129,7 @@ def permits(policy: NodePolicy, key: Key, value: Any) -> bool:
     if rule == NEVER:
         return False
     for entry in rule:
-        if value == entry and type(value) is type(entry):
+        if value == entry and type(value) is type(entry) and not (key.paths and entry.endswith("/")):
             return True
         if (
             key.paths
