@@ -27,7 +27,7 @@ def strict_node_file(node, **rules) -> None:
         "logLevel": "debug",
         "bridge": node.bridge,
     }
-    node.write_node_config({"settings": settings, "netconf": rules})
+    node.write_node_config({"settings": settings, "netconf": {"ipam.dataDir": [str(node.ipam_dir)], **rules}})
 
 
 def refused(node, pod, conf: dict, key: str) -> dict:
@@ -145,6 +145,14 @@ def test_a_log_file_elsewhere_is_refused_and_not_created(node):
     target = node.workdir / "etc-cron.d" / "tenant"
     refused(node, node.create_pod("p"), node.netconf(logFile=str(target), deviceID=node.vf(1, 0).pci), "logFile")
     assert not target.parent.exists()
+
+
+def test_an_ipam_data_dir_elsewhere_is_refused_before_host_local_writes_there(node):
+    strict_node_file(node)
+    elsewhere = node.workdir / "etc-cron.d"
+    ipam = {"type": "host-local", "subnet": node.subnet, "dataDir": str(elsewhere)}
+    refused(node, node.create_pod("p"), node.netconf(ipam=ipam, deviceID=node.vf(1, 3).pci), "ipam.dataDir")
+    assert not elsewhere.exists()
 
 
 def test_a_newline_from_ipam_output_does_not_forge_a_log_line(node):

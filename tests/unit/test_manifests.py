@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from cni_hwol.cni.netconf import parse_netconf
-from cni_hwol.cni.policy import GOVERNED, NEVER, parse_node_config
+from cni_hwol.cni.policy import GOVERNED, NEVER, NodePolicy, apply_node_policy, parse_node_config
 from cni_hwol.nodeconf import NODE_CONFIG_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +32,16 @@ def documents(path: Path) -> list:
     return [json.loads(path.read_text())]
 
 
+def shipped_node_policy() -> NodePolicy:
+    """The node file the DaemonSet installs on every node."""
+    configmap = next(d for d in documents(ROOT / "packaging/daemonset.yaml") if d["kind"] == "ConfigMap")
+    return parse_node_config(configmap["data"]["node.json"].encode(), "the ConfigMap")
+
+
 def check_conflist(conflist: dict) -> None:
     assert conflist["plugins"][0]["type"] == "cni-hwol"
     first = {"cniVersion": conflist["cniVersion"], "name": conflist["name"], **conflist["plugins"][0]}
-    parse_netconf(json.dumps(first).encode())
+    apply_node_policy(parse_netconf(json.dumps(first).encode()), shipped_node_policy())  # runs where installed
     assert [p["type"] for p in conflist["plugins"][1:]] == ["portmap", "bandwidth"]
 
 
@@ -123,8 +129,8 @@ def test_daemonset_installs_a_strict_node_file():
 
     configmap = daemonset_document("ConfigMap")
     assert configmap["metadata"]["name"] == config_volume["configMap"]["name"]
-    text = configmap["data"][os.path.basename(source)]
-    node = parse_node_config(text.encode(), "the ConfigMap")
+    assert list(configmap["data"]) == [os.path.basename(source)]
+    node = shipped_node_policy()
     defaults = parse_netconf(b'{"cniVersion": "1.0.0", "name": "n", "type": "cni-hwol"}')
     assert (node.node.ovsdb_socket, node.node.state_dir, node.node.sysfs_root) == (
         defaults.ovsdb_socket,

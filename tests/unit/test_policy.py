@@ -14,6 +14,7 @@ from cni_hwol.cni.policy import GOVERNED, Key, apply_node_policy, parse_node_con
 from cni_hwol.logs import escape_control, open_log_file
 from cni_hwol.nodeconf import NODE_CONFIG_ENV, NODE_CONFIG_PATH, install_node_config, read_node_policy
 
+GOVERNED_NAMES = [key.name for key in GOVERNED]
 SETTINGS = {
     "ovsdbSocket": "unix:/run/ovs/db.sock",
     "stateDir": "/var/lib/cni/hwol-node",
@@ -74,10 +75,13 @@ def test_a_netconf_may_repeat_the_node_value_but_not_the_plugin_default():
         ("logFile", "/etc/cron.d/tenant"),
         ("logLevel", "debug"),
         ("bridge", "br-ex"),
+        ("vlan", 100),
+        ("ipam", {"type": "host-local", "dataDir": "/etc/cron.d"}),
     ],
 )
 def test_a_strict_node_file_refuses_every_governed_key(key, value):
     assert key in refusal(policy(), **{key: value}).msg
+    assert applied(policy(dict.fromkeys(GOVERNED_NAMES, "any")), **{key: value})
 
 
 def test_any_lets_the_netconf_choose():
