@@ -53,6 +53,8 @@ GOVERNED: tuple[Key, ...] = (
     Key("logFile", "log_file", paths=True),  # root appends there
     Key("logLevel", "log_level"),
     Key("bridge", "bridge"),  # another bridge is another network (br-ex)
+    Key("vlan", "vlan"),  # another tag is another tenant's segment
+    Key("ipam.dataDir", paths=True),  # host-local, run as root, creates directories and files there
 )
 
 
