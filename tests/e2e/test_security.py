@@ -17,8 +17,8 @@ from cni_hwol.linux.netns import socket_in
 from tests.simnode.fake_sysfs import FakeSysfs
 
 
-def strict_node_file(node, **rules) -> None:
-    """The node's own settings, and no rule: a netconf may only repeat them."""
+def strict_node_file(node, allow_ipam_dir: bool = True, **rules) -> None:
+    """The node's own settings, and no rule: a netconf may only repeat them (and name the rig's IPAM directory)."""
     settings = {
         "ovsdbSocket": node.ovs.socket,
         "stateDir": str(node.state_dir),
@@ -27,7 +27,9 @@ def strict_node_file(node, **rules) -> None:
         "logLevel": "debug",
         "bridge": node.bridge,
     }
-    node.write_node_config({"settings": settings, "netconf": {"ipam.dataDir": [str(node.ipam_dir)], **rules}})
+    if allow_ipam_dir:
+        rules = {"ipam.dataDir": [str(node.ipam_dir)], **rules}
+    node.write_node_config({"settings": settings, "netconf": rules})
 
 
 def refused(node, pod, conf: dict, key: str) -> dict:
@@ -148,7 +150,7 @@ def test_a_log_file_elsewhere_is_refused_and_not_created(node):
 
 
 def test_an_ipam_data_dir_elsewhere_is_refused_before_host_local_writes_there(node):
-    strict_node_file(node)
+    strict_node_file(node, allow_ipam_dir=False)
     elsewhere = node.workdir / "etc-cron.d"
     ipam = {"type": "host-local", "subnet": node.subnet, "dataDir": str(elsewhere)}
     refused(node, node.create_pod("p"), node.netconf(ipam=ipam, deviceID=node.vf(1, 3).pci), "ipam.dataDir")
