@@ -7,6 +7,8 @@ import json
 import os
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cni_hwol.cni.errors import INVALID_NETCONF, CNIError
 from cni_hwol.cni.netconf import DEFAULT_STATE_DIR, parse_netconf
@@ -230,3 +232,30 @@ def test_the_installer_puts_the_node_file_first_and_a_broken_one_installs_nothin
     configmap.write_text(json.dumps({"settings": SETTINGS}))
     assert install_main(args) == 0
     assert (cni_bin / "cni-hwol").is_symlink() and json.loads(node_file.read_text()) == {"settings": SETTINGS}
+
+
+PATHS = st.sampled_from(["/var/log/tenants", "/var/log", "/etc/cron.d", "/sys", "/", "/tmp"]).flatmap(
+    lambda base: st.lists(st.sampled_from(["a", "..", ".", "", "tenants", "b.log"]), max_size=4).map(
+        lambda parts: "/".join([base, *parts])
+    )
+)
+VALUES = PATHS | st.sampled_from([*SETTINGS.values(), "tcp:10.0.0.1:6640", "br-ex", "debug", None, "", 7]) | st.text()
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.sampled_from(["ovsdbSocket", "stateDir", "sysfsRoot", "logFile"]), VALUES))
+def test_whatever_the_netconf_a_strict_node_runs_on_its_own_values_or_refuses(keys):
+    """The node's values, or an allowed log below /var/log/tenants/ that stays there; else code 7."""
+    node = policy({"logFile": ["/var/log/tenants/"]})
+    try:
+        conf = applied(node, **keys)
+    except CNIError as exc:
+        assert exc.code == INVALID_NETCONF
+        return
+    assert (conf.ovsdb_socket, conf.state_dir, conf.sysfs_root) == (
+        SETTINGS["ovsdbSocket"],
+        SETTINGS["stateDir"],
+        SETTINGS["sysfsRoot"],
+    )
+    log = conf.log_file
+    assert log == SETTINGS["logFile"] or (log.startswith("/var/log/tenants/") and os.path.normpath(log) == log)
