@@ -259,3 +259,23 @@ def test_whatever_the_netconf_a_strict_node_runs_on_its_own_values_or_refuses(ke
     )
     log = conf.log_file
     assert log == SETTINGS["logFile"] or (log.startswith("/var/log/tenants/") and os.path.normpath(log) == log)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a node file must be root's")
+def test_the_operator_tools_look_where_the_plugin_does(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "state").mkdir()
+    node_file = tmp_path / "node.json"
+    node_file.write_text(json.dumps({"settings": {"stateDir": str(tmp_path / "state"), "ovsdbSocket": "unix:/no/db"}}))
+    node_file.chmod(0o644)
+    env = {**os.environ, NODE_CONFIG_ENV: str(node_file)}
+    command = [sys.executable, "-m", "cni_hwol", "offload-status", "--json"]
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    done = subprocess.run(command, env=env, cwd=repo, capture_output=True, text=True, check=False)
+    details = [check["detail"] for check in json.loads(done.stdout)["checks"]]
+    assert f"0 in {tmp_path / 'state'}" in details and any("unix:/no/db" in d for d in details)
+    node_file.write_text("{")
+    done = subprocess.run(command, env=env, cwd=repo, capture_output=True, text=True, check=False)
+    assert (done.returncode, done.stdout) == (1, "") and "not valid JSON" in done.stderr
