@@ -145,8 +145,11 @@ def test_an_ovsdb_socket_elsewhere_is_never_connected(node):
 def test_a_log_file_elsewhere_is_refused_and_not_created(node):
     strict_node_file(node)
     target = node.workdir / "etc-cron.d" / "tenant"
-    refused(node, node.create_pod("p"), node.netconf(logFile=str(target), deviceID=node.vf(1, 0).pci), "logFile")
+    pod = node.create_pod("p")
+    refused(node, pod, node.netconf(logFile=str(target), deviceID=node.vf(1, 0).pci), "logFile")
     assert not target.parent.exists()
+    # The operator finds the refusal in the node's own log.
+    assert f"ADD {pod.container_id} net1 ADD failed: logFile '{target}' is not allowed" in node.log_file.read_text()
 
 
 def test_an_ipam_data_dir_elsewhere_is_refused_before_host_local_writes_there(node):
