@@ -109,16 +109,17 @@ def _parse_rule(source: str, key: Key, rule: Any) -> Rule:
     if not isinstance(rule, list):
         raise _bad_file(source, f'netconf.{key.name} must be "any", "never" or a list of allowed values')
     for entry in rule:
-        if key.paths and not (isinstance(entry, str) and entry.startswith("/") and _normalized(entry)):
+        directory = isinstance(entry, str) and entry.endswith("/") and entry != "/"
+        if key.paths and not (
+            isinstance(entry, str) and entry[:1] == "/" and _normalized(entry[:-1] if directory else entry)
+        ):
             raise _bad_file(source, f"netconf.{key.name}: {entry!r} is not a normalized absolute path")
     return tuple(rule)
 
 
 def _normalized(path: str) -> bool:
-    """No '.', '..', '//' or NUL: the path says where it goes (a trailing '/' marks a directory)."""
-    if path == "/":
-        return True
-    return "\0" not in path and "//" not in path and posixpath.normpath(path) == path.rstrip("/")
+    """No '.', '..', '//', trailing '/' or NUL: the path says where it goes."""
+    return "\0" not in path and not path.startswith("//") and posixpath.normpath(path) == path
 
 
 def permits(policy: NodePolicy, key: Key, value: Any) -> bool:

@@ -106,6 +106,7 @@ def test_an_allow_list_of_values():
         ("/var/log/tenants/../../../etc/cron.d/x", False),
         ("/var/log/tenants/./a.log", False),
         ("/var/log/tenants//a.log", False),
+        ("/var/log/tenants/a/", False),
         ("/var/log/tenantsx/a.log", False),  # a sibling sharing the prefix
         ("/var/log/exact.log", True),
         ("/var/log/exact.log.1", False),
