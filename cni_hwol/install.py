@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from cni_hwol import __version__
+from cni_hwol.cni.errors import CNIError
 
 LINK_NAME = "cni-hwol"
 PYTHON_NAME = "cni-hwol-py"  # the front execs it from its own directory
@@ -120,14 +121,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--source", help="the build to install (default: this executable's own)")
     parser.add_argument("--allow-downgrade", action="store_true", help="replace a newer installed version")
     parser.add_argument("--uninstall", action="store_true", help="remove cni-hwol from --dest")
+    parser.add_argument("--node-config", help="also validate this node file and install it (docs/operators.md)")
+    parser.add_argument(
+        "--node-config-dest", default="/host/etc/cni/cni-hwol/node.json", help="the host's node file as mounted"
+    )
     args = parser.parse_args(argv)
     try:
         if args.uninstall:
             print(uninstall(Path(args.dest)))
         else:
+            if args.node_config:  # first: a plugin on the node never runs without the policy meant for it
+                from cni_hwol.nodeconf import install_node_config
+
+                print(install_node_config(Path(args.node_config), Path(args.node_config_dest)))
             source = Path(args.source) if args.source else own_build_dir()
             print(install(source, Path(args.dest), allow_downgrade=args.allow_downgrade))
-    except (InstallError, OSError) as exc:
+    except (InstallError, OSError, CNIError) as exc:
         print(f"cni-hwol install: {exc}", file=sys.stderr)
         return 1
     return 0

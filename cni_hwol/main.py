@@ -44,11 +44,19 @@ def run_cni(environ: dict[str, str], stdin: bytes) -> tuple[int, str]:
     reply_version = _reply_version(stdin[: MAX_STDIN_BYTES + 1])
     try:
         env = parse_env(environ)
-        conf = parse_netconf(stdin)
-        require_verb_in_version(env.command, conf.cni_version)
+        from cni_hwol.cni.policy import apply_node_policy
         from cni_hwol.logs import setup_logging
+        from cni_hwol.nodeconf import read_node_policy
 
-        setup_logging(conf.log_file, conf.log_level, f"{env.command} {env.container_id} {env.ifname}".strip())
+        node, context = read_node_policy(environ), f"{env.command} {env.container_id} {env.ifname}".strip()
+        try:
+            conf = apply_node_policy(parse_netconf(stdin), node)
+        except CNIError:
+            if node is not None:  # a refusal goes to the node's log, never to a file the netconf named
+                setup_logging(node.node.log_file, node.node.log_level, context)
+            raise
+        setup_logging(conf.log_file, conf.log_level, context)
+        require_verb_in_version(env.command, conf.cni_version)
         return 0, _dispatch(env, conf, environ)
     except CNIError as exc:
         log.error("%s failed: %s", environ.get("CNI_COMMAND", "?"), exc)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
+from cni_hwol.cni.errors import CNIError
 from cni_hwol.cni.netconf import DEFAULT_BRIDGE, DEFAULT_OVSDB_SOCKET, DEFAULT_STATE_DIR, DEFAULT_SYSFS_ROOT
+from cni_hwol.nodeconf import read_node_policy
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -13,11 +17,22 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bridge", default=DEFAULT_BRIDGE, help="the OVS bridge pods join")
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="the plugin's stateDir")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    # With a node file the tools look where the plugin does: its settings are the defaults.
+    policy = read_node_policy(os.environ)
+    if policy is not None:
+        node = policy.node
+        parser.set_defaults(
+            sysfs_root=node.sysfs_root, ovsdb=node.ovsdb_socket, bridge=node.bridge, state_dir=node.state_dir
+        )
 
 
 def main(command: str, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"cni-hwol {command}")
-    _common(parser)
+    try:
+        _common(parser)
+    except CNIError as exc:  # the plugin refuses every verb on this node: say so first
+        print(f"cni-hwol {command}: {exc}", file=sys.stderr)
+        return 1
     if command == "doctor":
         parser.add_argument("--pf", help="check one PF netdev (default: every SR-IOV PF)")
         parser.add_argument("--cni-path", default="/opt/cni/bin", help="colon-separated CNI plugin directories")

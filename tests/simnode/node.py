@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cni_hwol.executor.protocol import SOCKET_ENV as EXECUTOR_SOCKET_ENV
+from cni_hwol.nodeconf import NODE_CONFIG_ENV
 from tests.simnode import leftovers
 from tests.simnode.builds import cnitool_binary, shim_binary
 from tests.simnode.fake_sysfs import FakeSysfs
@@ -153,6 +154,7 @@ class SimNode:
         self.netconf_dir = self.workdir / "net.d"
         self.bin_dir = self.workdir / "bin"
         self.log_file = self.workdir / "log" / "cni-hwol.log"
+        self.node_config = self.workdir / "node.json"
         self.vfs: list[VfPair] = []
         self.pods: list[Pod] = []
         self.sysfs = FakeSysfs(self.sysfs_root)
@@ -303,8 +305,17 @@ class SimNode:
         }
 
     def plugin_env(self) -> dict[str, str]:
-        """Which executor the plugin hands its verbs to: this node's, or none (never the machine's)."""
-        return {EXECUTOR_SOCKET_ENV: self.executor.socket if self.executor else "none"}
+        """Which executor the plugin hands its verbs to: this node's, or none (never the machine's);
+        which node file it reads: this node's (none until a test writes one), never the machine's."""
+        return {
+            EXECUTOR_SOCKET_ENV: self.executor.socket if self.executor else "none",
+            NODE_CONFIG_ENV: str(self.node_config),
+        }
+
+    def write_node_config(self, body: dict) -> None:
+        """Install a node file (cni_hwol/cni/policy.py) on this node, root's and 0644 as the DaemonSet's."""
+        self.node_config.write_text(json.dumps(body))
+        self.node_config.chmod(0o644)
 
     def cnitool_run(
         self,

@@ -5,6 +5,7 @@ the CNI configs they carry are accepted by the plugin's own parser."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import kubernetes_validate
@@ -12,6 +13,8 @@ import pytest
 import yaml
 
 from cni_hwol.cni.netconf import parse_netconf
+from cni_hwol.cni.policy import GOVERNED, NEVER, NodePolicy, apply_node_policy, parse_node_config
+from cni_hwol.nodeconf import NODE_CONFIG_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = sorted(
@@ -29,10 +32,16 @@ def documents(path: Path) -> list:
     return [json.loads(path.read_text())]
 
 
+def shipped_node_policy() -> NodePolicy:
+    """The node file the DaemonSet installs on every node."""
+    configmap = next(d for d in documents(ROOT / "packaging/daemonset.yaml") if d["kind"] == "ConfigMap")
+    return parse_node_config(configmap["data"]["node.json"].encode(), "the ConfigMap")
+
+
 def check_conflist(conflist: dict) -> None:
     assert conflist["plugins"][0]["type"] == "cni-hwol"
     first = {"cniVersion": conflist["cniVersion"], "name": conflist["name"], **conflist["plugins"][0]}
-    parse_netconf(json.dumps(first).encode())
+    apply_node_policy(parse_netconf(json.dumps(first).encode()), shipped_node_policy())  # runs where installed
     assert [p["type"] for p in conflist["plugins"][1:]] == ["portmap", "bandwidth"]
 
 
@@ -81,15 +90,53 @@ def test_pods_request_one_vf_on_the_default_network():
         assert limits == {"mellanox.com/cx5_sriov_switchdev": "1"}
 
 
+def daemonset_document(kind: str) -> dict:
+    return next(d for d in documents(ROOT / "packaging/daemonset.yaml") if d["kind"] == kind)
+
+
 def test_daemonset_installs_with_least_privilege_and_runs_the_executor():
-    ds = documents(ROOT / "packaging/daemonset.yaml")[0]
+    ds = daemonset_document("DaemonSet")
     spec = ds["spec"]["template"]["spec"]
     assert ds["metadata"]["namespace"] == "kube-system"
     assert spec["nodeSelector"]["cni-hwol.io/ovs-offload"] == "true"
     init = spec["initContainers"][0]
     assert init["securityContext"]["capabilities"]["drop"] == ["ALL"]
     assert init["securityContext"].get("privileged") is not True
-    assert [v["hostPath"]["path"] for v in spec["volumes"]] == ["/opt/cni/bin", "/run/cni-hwol"]
+    assert [v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v] == [
+        "/opt/cni/bin",
+        "/run/cni-hwol",
+        "/etc/cni/cni-hwol",
+    ]
     executor = spec["containers"][0]
     assert executor["command"][1:] == ["executor", "--socket", "/run/cni-hwol/executor.sock"]
     assert executor["volumeMounts"] == [{"name": "executor-socket", "mountPath": "/run/cni-hwol"}]
+
+
+def test_daemonset_installs_a_strict_node_file():
+    """Every node gets /etc/cni/cni-hwol/node.json from the ConfigMap, validated by the installer,
+    and in it a netconf may ask for no path, socket or sysfs tree of its own."""
+    spec = daemonset_document("DaemonSet")["spec"]["template"]["spec"]
+    install = spec["initContainers"][0]
+    args = install["args"]
+    source, dest = args[args.index("--node-config") + 1], args[args.index("--node-config-dest") + 1]
+    assert dest == "/host" + NODE_CONFIG_PATH
+    mounts = {m["mountPath"]: m["name"] for m in install["volumeMounts"]}
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    config_volume = volumes[mounts[os.path.dirname(source)]]
+    assert volumes[mounts[os.path.dirname(dest)]]["hostPath"]["path"] == os.path.dirname(NODE_CONFIG_PATH)
+    # Only the installer may write the node file: the executor does not mount it.
+    assert all(m["name"] != mounts[os.path.dirname(dest)] for m in spec["containers"][0]["volumeMounts"])
+
+    configmap = daemonset_document("ConfigMap")
+    assert configmap["metadata"]["name"] == config_volume["configMap"]["name"]
+    assert list(configmap["data"]) == [os.path.basename(source)]
+    node = shipped_node_policy()
+    defaults = parse_netconf(b'{"cniVersion": "1.0.0", "name": "n", "type": "cni-hwol"}')
+    assert (node.node.ovsdb_socket, node.node.state_dir, node.node.sysfs_root) == (
+        defaults.ovsdb_socket,
+        defaults.state_dir,
+        defaults.sysfs_root,
+    )
+    assert node.node.log_file == "/var/log/cni-hwol/cni-hwol.log"
+    for key in GOVERNED:
+        assert node.rule(key) in (NEVER, (node.node_value(key),)), key.name
