@@ -92,15 +92,15 @@ class MessageFramer:
 
 def _connect(target: str, timeout: float) -> socket.socket:
     kind, _, rest = target.partition(":")
-    host, _, port = rest.rpartition(":")
-    if kind == "tcp" and not (host and port.isdigit() and 0 < int(port) < 65536):
-        raise OvsdbUnavailable(f"OVSDB target {target!r} is not tcp:host:port")
     try:
         if kind == "unix":
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(timeout)
             sock.connect(rest)
         elif kind == "tcp":
+            host, _, port = rest.rpartition(":")
+            if not (host and port.isdigit() and 0 < int(port) < 65536):
+                raise OvsdbUnavailable(f"OVSDB target {target!r} is not tcp:host:port")
             sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
         else:
             raise OvsdbUnavailable(f"unsupported OVSDB target {target!r}: use unix:/path or tcp:host:port")

@@ -19,15 +19,27 @@ from cni_hwol.state import AttachmentState, StateStore
 from cni_hwol.tools.report import Report
 
 
+class TcFailed(Exception):
+    """tc could not list the representor's filters: no answer is not "0 filters"."""
+
+
 def tc_filters(rep: str) -> tuple[int, int]:
-    """(filters on the representor's ingress, of which in hardware)."""
-    done = subprocess.run(
-        ["tc", "-j", "filter", "show", "dev", rep, "ingress"], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0 or not done.stdout.strip():
-        return 0, 0
-    filters = [f for f in json.loads(done.stdout) if "options" in f]
-    return len(filters), sum(1 for f in filters if f["options"].get("in_hw"))
+    """(filters on the representor's ingress, of which in hardware); TcFailed when tc cannot tell."""
+    try:
+        done = subprocess.run(
+            ["tc", "-j", "filter", "show", "dev", rep, "ingress"], capture_output=True, text=True, check=False
+        )
+    except OSError as exc:  # no tc at all: the image ships without iproute2
+        raise TcFailed(f"cannot run tc: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        raise TcFailed(f"tc exited {done.returncode}: {done.stderr.strip()[:200]}")
+    if not done.stdout.strip():
+        return 0, 0  # no ingress qdisc: no filter
+    try:
+        filters = [f for f in json.loads(done.stdout) if "options" in f]
+        return len(filters), sum(1 for f in filters if f["options"].get("in_hw"))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise TcFailed(f"unexpected tc output: {exc}") from None
 
 
 def vswitchd_flows(rundir: str) -> dict[str, list[str]] | None:
@@ -62,10 +74,14 @@ def _attachment(
     }
     label = f"{pod} ({state.container_id[:12]}/{state.ifname})"
     if ovsdb is not None:
-        port, held = port_on_bridge(ovsdb, state.bridge, rep)
-        rows = ovsdb.transact(
-            {"op": "select", "table": "Interface", "where": [["name", "==", rep]], "columns": ["ofport"]}
-        )[0]["rows"]
+        try:
+            port, held = port_on_bridge(ovsdb, state.bridge, rep)
+            rows = ovsdb.transact(
+                {"op": "select", "table": "Interface", "where": [["name", "==", rep]], "columns": ["ofport"]}
+            )[0]["rows"]
+        except (OvsdbUnavailable, OvsdbError) as exc:
+            report.add(f"{label}: OVS port", False, f"cannot read OVSDB: {exc}", "check ovsdb-server, then run again")
+            raise
         entry["ofport"] = rows[0]["ofport"] if rows else None
         report.add(
             f"{label}: OVS port",
@@ -73,14 +89,19 @@ def _attachment(
             f"{rep} on {state.bridge}, ofport {entry['ofport']}" if held else f"{rep} not on {state.bridge}",
             "cnitool check, or delete and re-create the pod",
         )
-    total, in_hw = tc_filters(rep)
-    entry["tc_filters"], entry["tc_in_hw"] = total, in_hw
-    report.add(
-        f"{label}: tc filters in hardware",
-        in_hw == total,
-        f"{in_hw}/{total} on {rep} ingress",
-        "see docs/troubleshooting.md: hw-tc-offload, OVS hw-offload, unsupported actions",
-    )
+    try:
+        total, in_hw = tc_filters(rep)
+    except TcFailed as exc:
+        entry["tc_filters"] = entry["tc_in_hw"] = None
+        report.add(f"{label}: tc filters in hardware", False, str(exc), "install iproute2 (tc) and run again")
+    else:
+        entry["tc_filters"], entry["tc_in_hw"] = total, in_hw
+        report.add(
+            f"{label}: tc filters in hardware",
+            in_hw == total,
+            f"{in_hw}/{total} on {rep} ingress",
+            "see docs/troubleshooting.md: hw-tc-offload, OVS hw-offload, unsupported actions",
+        )
     if flows is not None:
         mine = re.compile(rf"in_port\({re.escape(rep)}\)")
         entry["flows_offloaded"] = [f for f in flows["offloaded"] if mine.search(f)]
@@ -120,9 +141,17 @@ def offload_status(state_dir: str, ovsdb: str, rundir: str, container_id: str | 
     except OvsdbUnavailable as exc:
         report.add("OVS reachable", False, str(exc), "start Open vSwitch, or pass --ovsdb")
         client = None
+    entries = []
     try:
-        report.data["attachments"] = [_attachment(report, s, client, flows) for s in attachments]
+        for state in attachments:
+            try:
+                entries.append(_attachment(report, state, client, flows))
+            except (OvsdbUnavailable, OvsdbError):
+                client.close()  # the connection is lost: the next attachments go without OVSDB
+                client = None
+                entries.append(_attachment(report, state, None, flows))
     finally:
         if client is not None:
             client.close()
+    report.data["attachments"] = entries
     return report
