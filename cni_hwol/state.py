@@ -111,7 +111,7 @@ def read_state_file(path: Path) -> AttachmentState:
     except ValueError as exc:  # UnicodeDecodeError is one too
         raise CorruptStateFile(f"not JSON: {exc}") from None
     if not isinstance(body, dict):
-        raise CorruptStateFile(f"a JSON {type(body).__name__}, not an object")
+        raise CorruptStateFile(f"holds {json.dumps(body)[:40]}, not a JSON object")
     fields = AttachmentState.__dataclass_fields__
     missing = [
         name for name, f in fields.items() if name not in body and f.default is MISSING and f.default_factory is MISSING

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from cni_hwol.ovsdb.client import MessageFramer
+import pytest
+
+from cni_hwol.ovsdb.client import MessageFramer, OvsdbClient, OvsdbUnavailable
 
 MESSAGES = [
     {"id": 1, "result": [{"rows": [{"name": "pod-é€", "tricky": 'a "quoted" \\ {not} [nested]\\'}]}]},
@@ -34,3 +36,9 @@ def test_a_message_is_handed_out_only_once_complete():
     head, tail = json.dumps(MESSAGES[0]).encode().split(b"[nested]")
     assert framer.feed(head) == []
     assert [json.loads(t) for t in framer.feed(b"[nested]" + tail)] == [MESSAGES[0]]
+
+
+@pytest.mark.parametrize("target", ["tcp:host:abc", "tcp:host", "tcp:127.0.0.1:70000", "ssl:host:6640"])
+def test_a_malformed_target_is_unavailable_not_a_crash(target):
+    with pytest.raises(OvsdbUnavailable, match="tcp:host:port"):
+        OvsdbClient(target, timeout=1.0)
