@@ -59,9 +59,31 @@ def vswitchd_flows(rundir: str) -> dict[str, list[str]] | None:
         return None
 
 
+def _check_port(report: Report, label: str, entry: dict, state: AttachmentState, ovsdb: OvsdbClient) -> bool:
+    """The attachment's OVS port and ofport; False when OVSDB did not answer (the connection is lost)."""
+    rep = state.representor
+    try:
+        port, held = port_on_bridge(ovsdb, state.bridge, rep)
+        rows = ovsdb.transact(
+            {"op": "select", "table": "Interface", "where": [["name", "==", rep]], "columns": ["ofport"]}
+        )[0]["rows"]
+    except (OvsdbUnavailable, OvsdbError) as exc:
+        report.add(f"{label}: OVS port", False, f"cannot read OVSDB: {exc}", "check ovsdb-server, then run again")
+        return False
+    entry["ofport"] = rows[0]["ofport"] if rows else None
+    report.add(
+        f"{label}: OVS port",
+        bool(port and held),
+        f"{rep} on {state.bridge}, ofport {entry['ofport']}" if held else f"{rep} not on {state.bridge}",
+        "cnitool check, or delete and re-create the pod",
+    )
+    return True
+
+
 def _attachment(
     report: Report, state: AttachmentState, ovsdb: OvsdbClient | None, flows: dict[str, list[str]] | None
-) -> dict:
+) -> tuple[dict, bool]:
+    """The attachment's entry, and whether the OVSDB connection is still usable."""
     rep = state.representor
     pod = f"{state.pod_args.get('K8S_POD_NAMESPACE', '?')}/{state.pod_args.get('K8S_POD_NAME', '?')}"
     entry: dict = {
@@ -73,22 +95,7 @@ def _attachment(
         "bridge": state.bridge,
     }
     label = f"{pod} ({state.container_id[:12]}/{state.ifname})"
-    if ovsdb is not None:
-        try:
-            port, held = port_on_bridge(ovsdb, state.bridge, rep)
-            rows = ovsdb.transact(
-                {"op": "select", "table": "Interface", "where": [["name", "==", rep]], "columns": ["ofport"]}
-            )[0]["rows"]
-        except (OvsdbUnavailable, OvsdbError) as exc:
-            report.add(f"{label}: OVS port", False, f"cannot read OVSDB: {exc}", "check ovsdb-server, then run again")
-            raise
-        entry["ofport"] = rows[0]["ofport"] if rows else None
-        report.add(
-            f"{label}: OVS port",
-            bool(port and held),
-            f"{rep} on {state.bridge}, ofport {entry['ofport']}" if held else f"{rep} not on {state.bridge}",
-            "cnitool check, or delete and re-create the pod",
-        )
+    ovsdb_usable = ovsdb is not None and _check_port(report, label, entry, state, ovsdb)
     try:
         total, in_hw = tc_filters(rep)
     except TcFailed as exc:
@@ -113,7 +120,7 @@ def _attachment(
             f"{offloaded} offloaded, {software} in software",
             "ovs-appctl dpctl/dump-flows type=ovs shows which flows stayed in software and their actions",
         )
-    return entry
+    return entry, ovsdb_usable
 
 
 def offload_status(state_dir: str, ovsdb: str, rundir: str, container_id: str | None) -> Report:
@@ -144,12 +151,11 @@ def offload_status(state_dir: str, ovsdb: str, rundir: str, container_id: str | 
     entries = []
     try:
         for state in attachments:
-            try:
-                entries.append(_attachment(report, state, client, flows))
-            except (OvsdbUnavailable, OvsdbError):
+            entry, ovsdb_usable = _attachment(report, state, client, flows)
+            entries.append(entry)
+            if client is not None and not ovsdb_usable:
                 client.close()  # the connection is lost: the next attachments go without OVSDB
                 client = None
-                entries.append(_attachment(report, state, None, flows))
     finally:
         if client is not None:
             client.close()
