@@ -73,6 +73,8 @@ def test_corrupt_state_files_are_reported_and_skipped(node):
     assert status == 0, (body, stderr)
     assert node.ovs.ports("br-int") == [] and node.sysfs.vf_netdevs(vf.pci) == [vf.vf_name]
     assert all(path.exists() for path in corrupt)  # evidence for the operator, left alone
+    log = node.log_file.read_text()
+    assert all(f"skipping state file {path}" in log for path in corrupt)
 
     status, report, _ = run_tool(node, "offload-status", "--ovs-rundir", str(node.ovs.dir))
     assert status == 1 and report["attachments"] == []
