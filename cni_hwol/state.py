@@ -14,11 +14,12 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ from cni_hwol.cni.errors import IO_FAILURE, TRY_AGAIN_LATER, CNIError
 LOCK_TIMEOUT_SECONDS = 60.0
 ATTACHMENT_LOCK_BUCKETS = 1024  # bounds the number of lock files, whatever the pod churn
 STATE_FORMAT = 1
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,27 @@ def _write_atomic(path: Path, body: dict[str, Any]) -> None:
         raise
 
 
+class CorruptStateFile(Exception):
+    """A state file that is not an attachment's record (truncated, edited, not an object)."""
+
+
+def read_state_file(path: Path) -> AttachmentState:
+    """Parse one attachment's state file; OSError, or CorruptStateFile naming what is wrong."""
+    try:
+        body = json.loads(path.read_text())
+    except ValueError as exc:  # UnicodeDecodeError is one too
+        raise CorruptStateFile(f"not JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise CorruptStateFile(f"holds {json.dumps(body)[:40]}, not a JSON object")
+    fields = AttachmentState.__dataclass_fields__
+    missing = [
+        name for name, f in fields.items() if name not in body and f.default is MISSING and f.default_factory is MISSING
+    ]
+    if missing:
+        raise CorruptStateFile(f"missing {', '.join(missing)}")
+    return AttachmentState(**{k: v for k, v in body.items() if k in fields})
+
+
 class StateStore:
     def __init__(self, root: str) -> None:
         self.root = Path(root)
@@ -121,13 +145,11 @@ class StateStore:
     def load(self, key: AttachmentKey) -> AttachmentState | None:
         path = self._attachment_path(key)
         try:
-            body = json.loads(path.read_text())
+            return read_state_file(path)
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except (OSError, CorruptStateFile) as exc:
             raise CNIError(IO_FAILURE, f"cannot read state file {path}", str(exc)) from None
-        known = AttachmentState.__dataclass_fields__
-        return AttachmentState(**{k: v for k, v in body.items() if k in known})
 
     def save(self, state: AttachmentState) -> None:
         path = self._attachment_path(state.key)
@@ -140,15 +162,19 @@ class StateStore:
     def remove(self, key: AttachmentKey) -> None:
         self._attachment_path(key).unlink(missing_ok=True)
 
-    def all_attachments(self) -> list[AttachmentState]:
+    def all_attachments(self, unreadable: list[str] | None = None) -> list[AttachmentState]:
+        """Every attachment on record; files that cannot be read are skipped
+        (and described in `unreadable`, when given), never fatal."""
         found = []
         for path in sorted((self.root / "attachments").glob("*/*.json")):
             try:
-                body = json.loads(path.read_text())
-                known = AttachmentState.__dataclass_fields__
-                found.append(AttachmentState(**{k: v for k, v in body.items() if k in known}))
-            except (OSError, ValueError, TypeError):
-                continue
+                found.append(read_state_file(path))
+            except FileNotFoundError:
+                continue  # removed by a DEL since the listing
+            except (OSError, CorruptStateFile) as exc:
+                log.warning("skipping state file %s: %s", path, exc)
+                if unreadable is not None:
+                    unreadable.append(f"{path}: {exc}")
         return found
 
     # -- device claims -------------------------------------------------------

@@ -92,7 +92,7 @@ def _validate_bridge(bridge: str) -> str:
     return bridge
 
 
-def _validate_ovsdb_socket(socket: str) -> str:
+def validate_ovsdb_socket(socket: str) -> str:
     kind, _, rest = socket.partition(":")
     if kind == "unix" and rest.startswith("/"):
         return socket
@@ -183,7 +183,7 @@ def parse_netconf(data: bytes) -> NetConf:
         name=name,
         plugin_type=_typed(conf, "type", str, ""),
         bridge=_validate_bridge(_typed(conf, "bridge", str, DEFAULT_BRIDGE)),
-        ovsdb_socket=_validate_ovsdb_socket(_typed(conf, "ovsdbSocket", str, DEFAULT_OVSDB_SOCKET)),
+        ovsdb_socket=validate_ovsdb_socket(_typed(conf, "ovsdbSocket", str, DEFAULT_OVSDB_SOCKET)),
         device_id=normalize_pci_address(device_id, "netconf") if device_id else None,
         mtu=mtu,
         mac=normalize_mac(mac, "netconf") if mac else None,

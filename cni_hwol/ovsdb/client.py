@@ -1,19 +1,20 @@
 """A synchronous OVSDB JSON-RPC client (RFC 7047) over unix or TCP sockets.
 
 Only what a CNI exec needs: one connection, "transact" requests, and answers to
-the server's "echo" keepalives. Messages are JSON values back to back on the
-stream, with no framing, so replies are parsed incrementally.
+the server's "echo" keepalives. Messages are JSON objects back to back on the
+stream, with no framing: MessageFramer finds where each one ends.
 """
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import json
+import re
 import socket
 from typing import Any
 
 DATABASE = "Open_vSwitch"
-_decoder = json.JSONDecoder()
 
 
 class OvsdbUnavailable(Exception):
@@ -30,6 +31,65 @@ class OvsdbError(Exception):
         self.op_index = op_index
 
 
+class MessageFramer:
+    """Cuts the byte stream into complete JSON texts, reading each byte once.
+
+    Bytes are decoded incrementally (a UTF-8 character may straddle two reads)
+    and scanned only for what changes the nesting depth: brackets outside
+    strings, and quotes and backslashes inside them. A text is complete when
+    the depth comes back to zero; only then is it handed to json.loads.
+    """
+
+    _OUTSIDE_STRING = re.compile(r'[{}\[\]"]')
+    _INSIDE_STRING = re.compile(r'["\\]')
+
+    def __init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self._pending: list[str] = []  # the current text's pieces from earlier reads
+        self._depth = 0
+        self._in_string = False
+        self._escaped = False  # the last read ended on a backslash inside a string
+
+    def feed(self, data: bytes) -> list[str]:
+        """The texts that `data` completes, in order."""
+        chunk = self._utf8.decode(data)
+        texts = []
+        start = pos = 0  # where the current text starts in chunk; the scan position
+        if self._escaped and chunk:
+            self._escaped, pos = False, 1
+        while True:
+            if self._in_string:
+                found = self._INSIDE_STRING.search(chunk, pos)
+                if found is None:
+                    break
+                pos = found.end()
+                if found.group() == '"':
+                    self._in_string = False
+                elif pos == len(chunk):
+                    self._escaped = True
+                else:
+                    pos += 1  # the escaped character
+                continue
+            found = self._OUTSIDE_STRING.search(chunk, pos)
+            if found is None:
+                break
+            pos, char = found.end(), found.group()
+            if char == '"':
+                self._in_string = True
+            elif char in "{[":
+                if self._depth == 0:
+                    start, self._pending = found.start(), []  # drop whitespace between texts
+                self._depth += 1
+            elif self._depth > 0:
+                self._depth -= 1
+                if self._depth == 0:
+                    texts.append("".join(self._pending) + chunk[start:pos])
+                    self._pending, start = [], pos
+        if self._depth > 0:
+            self._pending.append(chunk[start:])
+        return texts
+
+
 def _connect(target: str, timeout: float) -> socket.socket:
     kind, _, rest = target.partition(":")
     try:
@@ -39,9 +99,11 @@ def _connect(target: str, timeout: float) -> socket.socket:
             sock.connect(rest)
         elif kind == "tcp":
             host, _, port = rest.rpartition(":")
+            if not (host and port.isdigit() and 0 < int(port) < 65536):
+                raise OvsdbUnavailable(f"OVSDB target {target!r} is not tcp:host:port")
             sock = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
         else:
-            raise OvsdbUnavailable(f"unsupported OVSDB target {target!r}")
+            raise OvsdbUnavailable(f"unsupported OVSDB target {target!r}: use unix:/path or tcp:host:port")
     except OSError as exc:
         raise OvsdbUnavailable(f"cannot connect to OVSDB at {target}: {exc.strerror or exc}") from None
     return sock
@@ -51,7 +113,8 @@ class OvsdbClient:
     def __init__(self, target: str, timeout: float = 10.0) -> None:
         self.target = target
         self._sock = _connect(target, timeout)
-        self._buffer = ""
+        self._framer = MessageFramer()
+        self._received: list[str] = []  # complete messages not yet handed out
         self._ids = itertools.count(1)
 
     def close(self) -> None:
@@ -70,23 +133,25 @@ class OvsdbClient:
             raise OvsdbUnavailable(f"OVSDB at {self.target}: {exc}") from None
 
     def _receive(self) -> dict[str, Any]:
-        while True:
-            stripped = self._buffer.lstrip()
-            if stripped:
-                try:
-                    message, end = _decoder.raw_decode(stripped)
-                except ValueError:
-                    pass  # incomplete: read more
-                else:
-                    self._buffer = stripped[end:]
-                    return message
+        while not self._received:
             try:
                 chunk = self._sock.recv(65536)
             except OSError as exc:
                 raise OvsdbUnavailable(f"OVSDB at {self.target}: {exc}") from None
             if not chunk:
                 raise OvsdbUnavailable(f"OVSDB at {self.target} closed the connection")
-            self._buffer += chunk.decode()
+            try:
+                self._received += self._framer.feed(chunk)
+            except UnicodeDecodeError as exc:
+                raise OvsdbUnavailable(f"OVSDB at {self.target} sent invalid UTF-8: {exc}") from None
+        text = self._received.pop(0)
+        try:
+            message = json.loads(text)
+        except ValueError as exc:
+            raise OvsdbUnavailable(f"OVSDB at {self.target} sent invalid JSON: {exc}") from None
+        if not isinstance(message, dict):
+            raise OvsdbUnavailable(f"OVSDB at {self.target} sent a JSON {type(message).__name__}, not an object")
+        return message
 
     def call(self, method: str, params: list[Any]) -> Any:
         request_id = next(self._ids)

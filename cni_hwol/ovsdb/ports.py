@@ -7,6 +7,7 @@ lets DEL, GC and operators tell our ports from anyone else's.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, from_ovs_map, from_ovs_set, ovs_map
@@ -136,20 +137,44 @@ def detach_port(client: OvsdbClient, port_uuid: str, sync_timeout_ms: int = 0) -
     removed = results[0].get("count", 0) > 0
     if removed and sync_timeout_ms:
         target = results[3]["rows"][0]["next_cfg"]
-        wait = {
+        if not wait_for_vswitchd(client, target, sync_timeout_ms):
+            log.warning("ovs-vswitchd did not apply the port removal within %d ms", sync_timeout_ms)
+    return removed
+
+
+def wait_for_vswitchd(client: OvsdbClient, target: int, timeout_ms: int) -> bool:
+    """Wait until ovs-vswitchd has applied configuration `target` (cur_cfg >= target).
+
+    vswitchd jumps straight to the newest next_cfg, so when someone else bumps
+    it too, cur_cfg never equals our target. OVSDB's "wait" knows only == and
+    !=, so this monitors by waiting: each round blocks in the server until
+    cur_cfg differs from the value last seen, then compares with >= (what
+    ovs-vsctl does with its IDL). False when the time runs out.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    seen = client.transact(_select_cur_cfg())[0]["rows"][0]["cur_cfg"]
+    while seen < target:
+        remaining_ms = int((deadline - time.monotonic()) * 1000)
+        if remaining_ms <= 0:
+            return False
+        changed = {
             "op": "wait",
             "table": "Open_vSwitch",
             "where": [],
-            "timeout": sync_timeout_ms,
+            "timeout": remaining_ms,
             "columns": ["cur_cfg"],
-            "until": "==",
-            "rows": [{"cur_cfg": target}],
+            "until": "!=",
+            "rows": [{"cur_cfg": seen}],
         }
         try:
-            client.transact(wait)
-        except OvsdbError as exc:
-            log.warning("ovs-vswitchd did not apply the port removal within %d ms: %s", sync_timeout_ms, exc)
-    return removed
+            seen = client.transact(changed, _select_cur_cfg())[1]["rows"][0]["cur_cfg"]
+        except OvsdbError:  # RFC 7047: "timed out"
+            return False
+    return True
+
+
+def _select_cur_cfg() -> dict:
+    return {"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["cur_cfg"]}
 
 
 def find_port(client: OvsdbClient, name: str) -> PortRow | None:

@@ -7,13 +7,35 @@ import os
 import sys
 
 from cni_hwol.cni.errors import CNIError
-from cni_hwol.cni.netconf import DEFAULT_BRIDGE, DEFAULT_OVSDB_SOCKET, DEFAULT_STATE_DIR, DEFAULT_SYSFS_ROOT
+from cni_hwol.cni.netconf import (
+    DEFAULT_BRIDGE,
+    DEFAULT_OVSDB_SOCKET,
+    DEFAULT_STATE_DIR,
+    DEFAULT_SYSFS_ROOT,
+    validate_ovsdb_socket,
+)
 from cni_hwol.nodeconf import read_node_policy
+
+
+def ovsdb_target(value: str) -> str:
+    """--ovsdb: the same forms as the netconf's ovsdbSocket."""
+    try:
+        return validate_ovsdb_socket(value)
+    except CNIError as exc:
+        raise argparse.ArgumentTypeError(exc.msg) from None
+
+
+def vf_count(value: str) -> int:
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of VFs (0 or more)")
+    return int(value)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sysfs-root", default=DEFAULT_SYSFS_ROOT, help="where sysfs is mounted (default /sys)")
-    parser.add_argument("--ovsdb", default=DEFAULT_OVSDB_SOCKET, help="OVSDB server: unix:/path or tcp:host:port")
+    parser.add_argument(
+        "--ovsdb", default=DEFAULT_OVSDB_SOCKET, type=ovsdb_target, help="OVSDB server: unix:/path or tcp:host:port"
+    )
     parser.add_argument("--bridge", default=DEFAULT_BRIDGE, help="the OVS bridge pods join")
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR, help="the plugin's stateDir")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -27,6 +49,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def main(command: str, argv: list[str]) -> int:
+    try:
+        return _run(command, argv)
+    except Exception as exc:  # noqa: BLE001 - an operator gets one line, never a traceback
+        print(f"cni-hwol {command}: unexpected error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(command: str, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog=f"cni-hwol {command}")
     try:
         _common(parser)
@@ -49,7 +79,7 @@ def main(command: str, argv: list[str]) -> int:
         )
     elif command == "node-setup":
         parser.add_argument("--pf", required=True, help="the PF netdev, e.g. enp3s0f0")
-        parser.add_argument("--vfs", required=True, type=int, help="how many VFs to create")
+        parser.add_argument("--vfs", required=True, type=vf_count, help="how many VFs to create")
         parser.add_argument("--dry-run", action="store_true", help="print the steps, change nothing")
         args = parser.parse_args(argv)
         from cni_hwol.tools.node_setup import node_setup

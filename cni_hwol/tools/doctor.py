@@ -41,6 +41,16 @@ def pf_device(sysfs: Sysfs, pf: str) -> Path:
     return Path(os.path.realpath(sysfs.root / "class/net" / pf / "device"))
 
 
+def not_a_pf(sysfs: Sysfs, pf: str) -> str | None:
+    """Why netdev `pf` cannot be an SR-IOV PF, or None when it is a PCI function's netdev."""
+    netdev = sysfs.root / "class/net" / pf
+    if not netdev.exists():
+        return f"no netdev {pf} in {sysfs.root}/class/net"
+    if not (netdev / "device").exists():
+        return f"{pf} has no PCI device (a virtual netdev?): not an SR-IOV PF"
+    return None
+
+
 def vf_addresses(pf_dir: Path) -> list[str]:
     links = sorted((e for e in os.listdir(pf_dir) if e.startswith("virtfn")), key=lambda e: int(e[6:]))
     return [os.path.basename(os.path.realpath(pf_dir / e)) for e in links]
@@ -134,7 +144,9 @@ def check_cni(report: Report, cni_path: list[str], state_dir: str) -> None:
             if plugin == "cni-hwol"
             else "install containernetworking-plugins into /opt/cni/bin",
         )
-    stale = [s for s in StateStore(state_dir).all_attachments() if s.netns and not os.path.exists(s.netns)]
+    unreadable: list[str] = []
+    attachments = StateStore(state_dir).all_attachments(unreadable)
+    stale = [s for s in attachments if s.netns and not os.path.exists(s.netns)]
     report.add(
         "state directory",
         not stale,
@@ -145,6 +157,13 @@ def check_cni(report: Report, cni_path: list[str], state_dir: str) -> None:
             else "no stale attachment"
         ),
         "the runtime's DEL or GC removes them; by hand: cnitool del <network> <netns> with the same container id",
+    )
+    report.add(
+        "state files readable",
+        not unreadable,
+        "; ".join(unreadable) or f"{len(attachments)} in {state_dir}",
+        "GC skips these files and DEL of their attachment fails (code 5): find the attachment (OVS port"
+        " external_ids, the VF), clean it up by hand, then remove the file",
     )
 
 
@@ -162,8 +181,11 @@ def doctor(
     )
     with open_devlink() as devlink:
         for name in pfs:
-            if not (sysfs.root / "class/net" / name).exists():
-                report.add(f"{name}: PF", False, f"no netdev {name} in {sysfs_root}/class/net", "check --pf")
+            why_not = not_a_pf(sysfs, name)
+            if why_not:
+                report.add(
+                    f"{name}: PF", False, why_not, "pass the PF's netdev as --pf (ip -d link: the one with vf lines)"
+                )
                 continue
             check_pf(report, sysfs, devlink, name)
     check_ovs(report, ovsdb, bridge)

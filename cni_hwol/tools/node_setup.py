@@ -11,13 +11,14 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from cni_hwol.cni.errors import CNIError
 from cni_hwol.hw.devlink import open_devlink
 from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.linux.ethtool import enable_feature, feature_state
 from cni_hwol.linux.links import Netlink
 from cni_hwol.linux.nlsock import NetlinkError
 from cni_hwol.state import StateStore
-from cni_hwol.tools.doctor import pf_device, vf_addresses
+from cni_hwol.tools.doctor import not_a_pf, pf_device, vf_addresses
 from cni_hwol.tools.report import Report
 
 
@@ -76,7 +77,17 @@ class NodeSetup:
                 raise StepFailed(f"no link {self.pf} in this network namespace", "check --pf")
             if link.up:
                 return f"{self.pf} already up"
-            return self._change(f"{self.pf} set up", f"set {self.pf} up", lambda: host.set_up(link))
+
+            def apply() -> None:
+                try:
+                    host.set_up(link)
+                except CNIError as exc:
+                    raise StepFailed(
+                        f"the kernel refused to set {self.pf} up: {exc.details or exc}",
+                        f"check `ip link show {self.pf}` and `dmesg` (driver, firmware, link partner)",
+                    ) from None
+
+            return self._change(f"{self.pf} set up", f"set {self.pf} up", apply)
 
     def _driver_write(self, action: str) -> str:
         """Write each recorded VF to its driver's bind or unbind file."""
@@ -135,8 +146,9 @@ class NodeSetup:
 
 def node_setup(sysfs_root: str, pf: str, vfs: int, state_dir: str, dry_run: bool = False) -> Report:
     report = Report("node-setup" + (" (dry run)" if dry_run else ""))
-    if not (Path(sysfs_root) / "class/net" / pf).exists():
-        report.add("PF", False, f"no netdev {pf} in {sysfs_root}/class/net", "check --pf")
+    why_not = not_a_pf(Sysfs(sysfs_root), pf)
+    if why_not:
+        report.add("PF", False, why_not, "check --pf")
         return report
     setup = NodeSetup(sysfs_root, pf, vfs, state_dir, dry_run)
     steps = [
@@ -150,7 +162,7 @@ def node_setup(sysfs_root: str, pf: str, vfs: int, state_dir: str, dry_run: bool
     for name, step in steps:
         try:
             report.add(name, True, step())
-        except (StepFailed, OSError) as exc:
+        except (StepFailed, CNIError, OSError) as exc:
             detail, fix = (exc.detail, exc.fix) if isinstance(exc, StepFailed) else (str(exc), "see the error")
             report.add(name, False, detail, fix)
             for later, _ in steps[steps.index((name, step)) + 1 :]:

@@ -19,15 +19,27 @@ from cni_hwol.state import AttachmentState, StateStore
 from cni_hwol.tools.report import Report
 
 
+class TcFailed(Exception):
+    """tc could not list the representor's filters: no answer is not "0 filters"."""
+
+
 def tc_filters(rep: str) -> tuple[int, int]:
-    """(filters on the representor's ingress, of which in hardware)."""
-    done = subprocess.run(
-        ["tc", "-j", "filter", "show", "dev", rep, "ingress"], capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0 or not done.stdout.strip():
-        return 0, 0
-    filters = [f for f in json.loads(done.stdout) if "options" in f]
-    return len(filters), sum(1 for f in filters if f["options"].get("in_hw"))
+    """(filters on the representor's ingress, of which in hardware); TcFailed when tc cannot tell."""
+    try:
+        done = subprocess.run(
+            ["tc", "-j", "filter", "show", "dev", rep, "ingress"], capture_output=True, text=True, check=False
+        )
+    except OSError as exc:  # no tc at all: the image ships without iproute2
+        raise TcFailed(f"cannot run tc: {exc.strerror or exc}") from None
+    if done.returncode != 0:
+        raise TcFailed(f"tc exited {done.returncode}: {done.stderr.strip()[:200]}")
+    if not done.stdout.strip():
+        return 0, 0  # no ingress qdisc: no filter
+    try:
+        filters = [f for f in json.loads(done.stdout) if "options" in f]
+        return len(filters), sum(1 for f in filters if f["options"].get("in_hw"))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise TcFailed(f"unexpected tc output: {exc}") from None
 
 
 def vswitchd_flows(rundir: str) -> dict[str, list[str]] | None:
@@ -47,9 +59,31 @@ def vswitchd_flows(rundir: str) -> dict[str, list[str]] | None:
         return None
 
 
+def _check_port(report: Report, label: str, entry: dict, state: AttachmentState, ovsdb: OvsdbClient) -> bool:
+    """The attachment's OVS port and ofport; False when OVSDB did not answer (the connection is lost)."""
+    rep = state.representor
+    try:
+        port, held = port_on_bridge(ovsdb, state.bridge, rep)
+        rows = ovsdb.transact(
+            {"op": "select", "table": "Interface", "where": [["name", "==", rep]], "columns": ["ofport"]}
+        )[0]["rows"]
+    except (OvsdbUnavailable, OvsdbError) as exc:
+        report.add(f"{label}: OVS port", False, f"cannot read OVSDB: {exc}", "check ovsdb-server, then run again")
+        return False
+    entry["ofport"] = rows[0]["ofport"] if rows else None
+    report.add(
+        f"{label}: OVS port",
+        bool(port and held),
+        f"{rep} on {state.bridge}, ofport {entry['ofport']}" if held else f"{rep} not on {state.bridge}",
+        "cnitool check, or delete and re-create the pod",
+    )
+    return True
+
+
 def _attachment(
     report: Report, state: AttachmentState, ovsdb: OvsdbClient | None, flows: dict[str, list[str]] | None
-) -> dict:
+) -> tuple[dict, bool]:
+    """The attachment's entry, and whether the OVSDB connection is still usable."""
     rep = state.representor
     pod = f"{state.pod_args.get('K8S_POD_NAMESPACE', '?')}/{state.pod_args.get('K8S_POD_NAME', '?')}"
     entry: dict = {
@@ -61,26 +95,20 @@ def _attachment(
         "bridge": state.bridge,
     }
     label = f"{pod} ({state.container_id[:12]}/{state.ifname})"
-    if ovsdb is not None:
-        port, held = port_on_bridge(ovsdb, state.bridge, rep)
-        rows = ovsdb.transact(
-            {"op": "select", "table": "Interface", "where": [["name", "==", rep]], "columns": ["ofport"]}
-        )[0]["rows"]
-        entry["ofport"] = rows[0]["ofport"] if rows else None
+    ovsdb_usable = ovsdb is not None and _check_port(report, label, entry, state, ovsdb)
+    try:
+        total, in_hw = tc_filters(rep)
+    except TcFailed as exc:
+        entry["tc_filters"] = entry["tc_in_hw"] = None
+        report.add(f"{label}: tc filters in hardware", False, str(exc), "install iproute2 (tc) and run again")
+    else:
+        entry["tc_filters"], entry["tc_in_hw"] = total, in_hw
         report.add(
-            f"{label}: OVS port",
-            bool(port and held),
-            f"{rep} on {state.bridge}, ofport {entry['ofport']}" if held else f"{rep} not on {state.bridge}",
-            "cnitool check, or delete and re-create the pod",
+            f"{label}: tc filters in hardware",
+            in_hw == total,
+            f"{in_hw}/{total} on {rep} ingress",
+            "see docs/troubleshooting.md: hw-tc-offload, OVS hw-offload, unsupported actions",
         )
-    total, in_hw = tc_filters(rep)
-    entry["tc_filters"], entry["tc_in_hw"] = total, in_hw
-    report.add(
-        f"{label}: tc filters in hardware",
-        in_hw == total,
-        f"{in_hw}/{total} on {rep} ingress",
-        "see docs/troubleshooting.md: hw-tc-offload, OVS hw-offload, unsupported actions",
-    )
     if flows is not None:
         mine = re.compile(rf"in_port\({re.escape(rep)}\)")
         entry["flows_offloaded"] = [f for f in flows["offloaded"] if mine.search(f)]
@@ -92,7 +120,7 @@ def _attachment(
             f"{offloaded} offloaded, {software} in software",
             "ovs-appctl dpctl/dump-flows type=ovs shows which flows stayed in software and their actions",
         )
-    return entry
+    return entry, ovsdb_usable
 
 
 def offload_status(state_dir: str, ovsdb: str, rundir: str, container_id: str | None) -> Report:
@@ -120,9 +148,16 @@ def offload_status(state_dir: str, ovsdb: str, rundir: str, container_id: str | 
     except OvsdbUnavailable as exc:
         report.add("OVS reachable", False, str(exc), "start Open vSwitch, or pass --ovsdb")
         client = None
+    entries = []
     try:
-        report.data["attachments"] = [_attachment(report, s, client, flows) for s in attachments]
+        for state in attachments:
+            entry, ovsdb_usable = _attachment(report, state, client, flows)
+            entries.append(entry)
+            if client is not None and not ovsdb_usable:
+                client.close()  # the connection is lost: the next attachments go without OVSDB
+                client = None
     finally:
         if client is not None:
             client.close()
+    report.data["attachments"] = entries
     return report
