@@ -20,7 +20,8 @@ def test_every_docs_path_named_in_packaging_exists():
 
 
 def test_operators_md_names_every_hostpath_and_container_of_the_daemonset():
-    spec = yaml.safe_load(DAEMONSET.read_text())["spec"]["template"]["spec"]
+    (daemonset,) = (d for d in yaml.safe_load_all(DAEMONSET.read_text()) if d["kind"] == "DaemonSet")
+    spec = daemonset["spec"]["template"]["spec"]
     text = OPERATORS.read_text()
     host_paths = [v["hostPath"]["path"] for v in spec["volumes"] if "hostPath" in v]
     assert host_paths and all(f"`{p}`" in text for p in host_paths), host_paths
