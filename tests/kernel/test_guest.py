@@ -216,6 +216,7 @@ def test_devlink_ports_and_eswitch_modes_decode(knode):
 
 def test_add_attaches_the_devlink_representor_to_a_kernel_datapath_bridge(knode, pod):
     device = knode.vfs[(1, 2)]
+    before = knode.snapshot(pod)
     vswitchd_log = knode.ovs.dir / "ovs-vswitchd.log"
     log_start = vswitchd_log.stat().st_size
     done = knode.cnitool("add", pod, device)
@@ -225,19 +226,28 @@ def test_add_attaches_the_devlink_representor_to_a_kernel_datapath_bridge(knode,
     assert "representor eni1npf0vf2 (devlink)" in knode.log()  # not the sysfs fallback
     assert rep in knode.ovs.ports("br-int")
     assert feature_state(rep, "hw-tc-offload") == "on"  # the plugin turned it on
+
+    def vswitchd_log_since_add() -> str:
+        with open(vswitchd_log) as f:
+            f.seek(log_start)
+            return f.read()
+
+    # OVS's tc flow API took the port: its ingress qdisc, and the port's own log
+    # line written after this ADD (other ports get linux_tc too).
+    assigned = f"{rep}: Assigned flow API 'linux_tc'."
     deadline = time.monotonic() + 10
-    while "ingress" not in sh("tc", "qdisc", "show", "dev", rep) and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (
+        "ingress" in sh("tc", "qdisc", "show", "dev", rep) and assigned in vswitchd_log_since_add()
+    ):
         time.sleep(0.1)
-    assert "ingress" in sh("tc", "qdisc", "show", "dev", rep)  # OVS's tc flow API took the port
-    # The port's own line, written after this ADD (other ports get linux_tc too).
-    with open(vswitchd_log) as f:
-        f.seek(log_start)
-        assert f"{rep}: Assigned flow API 'linux_tc'." in f.read()
+    assert "ingress" in sh("tc", "qdisc", "show", "dev", rep)
+    assert assigned in vswitchd_log_since_add()
     assert sh("ip", "-n", pod, "-br", "link", "show", "net1").startswith("net1")
     done = knode.cnitool("del", pod, device)
     assert done.returncode == 0, done.stderr
     assert rep not in knode.ovs.ports("br-int")
     assert sh("ip", "-br", "link", "show", "vf1x2").startswith("vf1x2")  # home under its own name
+    assert knode.snapshot(pod) == before
 
 
 def test_same_vf_number_on_two_pfs_maps_to_each_pfs_representor(knode):
