@@ -65,6 +65,7 @@ class AttachmentState:
     port_uuid: str | None = None
     ipam_stdin: str = ""  # the netconf IPAM saw on ADD, so DEL releases the same lease
     pod_args: dict[str, str] = field(default_factory=dict)
+    vf_altnames: list[str] = field(default_factory=list)  # the VF's host altnames before ADD, restored by DEL
     result: dict[str, Any] | None = None
     format: int = STATE_FORMAT
 

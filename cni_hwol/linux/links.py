@@ -16,6 +16,7 @@ NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_GETLINK, RTM_SETLINK = 16, 18, 19
 RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE = 24
+RTM_NEWLINKPROP, RTM_DELLINKPROP = 108, 109
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253
@@ -32,6 +33,7 @@ class Link:
     mtu: int
     up: bool
     parent_device: str | None  # PCI address for a VF; None for virtual links
+    altnames: tuple[str, ...] = ()  # alternative names (udev's path names, ip link property)
 
 
 def rtnl_codecs() -> tuple:
@@ -72,6 +74,7 @@ class Netlink:
 
     @staticmethod
     def _to_link(msg) -> Link:
+        props = msg.get_attr("IFLA_PROP_LIST")
         return Link(
             index=msg["index"],
             name=msg.get_attr("IFLA_IFNAME"),
@@ -79,10 +82,20 @@ class Netlink:
             mtu=msg.get_attr("IFLA_MTU") or 0,
             up=bool(msg["flags"] & IFF_UP),
             parent_device=msg.get_attr("IFLA_PARENT_DEV_NAME"),
+            altnames=tuple(props.get_attrs("IFLA_ALT_IFNAME")) if props else (),
         )
 
     def get(self, name: str) -> Link | None:
-        attrs = [("IFLA_IFNAME", name), ("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]
+        """The link with this name or altname (the kernel looks up both)."""
+        return self._get_by("IFLA_IFNAME", name)
+
+    def name_holder(self, name: str) -> Link | None:
+        """The link that has this name or altname, which may be longer than an
+        ifname (up to 127 bytes), so it is looked up as an altname."""
+        return self._get_by("IFLA_ALT_IFNAME", name)
+
+    def _get_by(self, attr: str, name: str) -> Link | None:
+        attrs = [(attr, name), ("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]
         try:
             replies = self.sock.request(self._link_msg(0, attrs), RTM_GETLINK, 0)
         except NetlinkError as exc:
@@ -120,6 +133,21 @@ class Netlink:
 
     def set_mtu(self, link: Link, mtu: int) -> None:
         self._set(f"setting MTU {mtu} on {link.name}", link, [("IFLA_MTU", mtu)])
+
+    def _altname_request(self, what: str, link: Link, altname: str, msg_type: int, flags: int) -> None:
+        attrs = [("IFLA_PROP_LIST", {"attrs": [("IFLA_ALT_IFNAME", altname)]})]
+        try:
+            self.sock.request(self._link_msg(link.index, attrs), msg_type, flags)
+        except NetlinkError as exc:
+            raise CNIError(NETLINK_ERROR, f"{what} failed", str(exc)) from None
+
+    def add_altname(self, link: Link, altname: str) -> None:
+        """What `ip link property add dev LINK altname NAME` sends."""
+        what = f"adding altname {altname} to {link.name}"
+        self._altname_request(what, link, altname, RTM_NEWLINKPROP, NLM_F_CREATE | NLM_F_EXCL)
+
+    def del_altname(self, link: Link, altname: str) -> None:
+        self._altname_request(f"removing altname {altname} from {link.name}", link, altname, RTM_DELLINKPROP, 0)
 
     # -- addresses -----------------------------------------------------------------
     def addresses(self, link: Link) -> list[str]:

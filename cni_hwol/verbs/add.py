@@ -36,6 +36,7 @@ from cni_hwol.verbs.common import (
 from cni_hwol.verbs.delete import forget_attachment
 from cni_hwol.verbs.vf_moves import (
     host_vf_link,
+    move_vf,
     prepare_representor,
     random_mac,
     restore_representor,
@@ -158,6 +159,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             vf_name=vf_link.name,
             vf_mac=vf_link.mac,
             vf_mtu=vf_link.mtu,
+            vf_altnames=list(vf_link.altnames),
             representor=rep.name,
             representor_mtu=rep.mtu,
             representor_was_up=rep.up,
@@ -185,7 +187,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             lease = IpamCall(conf.ipam["type"], "ADD", ipam_request, env.path, inv.environ)
             undo.push("release the IPAM lease", _release_lease, inv, lease)
         undo.push("restore the representor", restore_representor, host, state)
-        host.move(vf_link, netns_fd, env.ifname)
+        move_vf(host, vf_link, pod, netns_fd, env.ifname)
         undo.push("bring the VF home", return_vf, host, host_fd, sysfs, state, state.netns)
         result = Result()
         if lease is not None:

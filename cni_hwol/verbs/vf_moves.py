@@ -48,6 +48,33 @@ def host_vf_link(host: Netlink, names: list[str], device_id: str) -> Link | None
     return None
 
 
+def move_vf(src: Netlink, link: Link, dst: Netlink, dst_fd: int, new_name: str) -> None:
+    """Move the VF from src's namespace into dst's, renamed to new_name.
+
+    The kernel refuses the move (EEXIST) while a link in the target namespace
+    has one of the VF's altnames as its name or altname, and the rename while
+    the VF has new_name as an altname of its own: drop those altnames for the
+    move. Once the VF is home, give_back_altnames restores its own from the state.
+    """
+    for altname in link.altnames:
+        if altname == new_name or dst.name_holder(altname) is not None:
+            log.warning("VF %s: dropping its altname %s, taken in the target namespace", link.name, altname)
+            src.del_altname(link, altname)
+    src.move(link, dst_fd, new_name)
+
+
+def give_back_altnames(host: Netlink, link: Link, altnames: list[str]) -> None:
+    """The VF's altnames from before ADD, each where no other host link took it meanwhile."""
+    for altname in altnames:
+        if altname in link.altnames:
+            continue
+        holder = host.name_holder(altname)
+        if holder is not None:
+            log.warning("VF %s: altname %s stays with %s, which took it meanwhile", link.name, altname, holder.name)
+            continue
+        host.add_altname(link, altname)
+
+
 def prepare_representor(host: Netlink, rep: Link, min_mtu: int) -> None:
     """MTU at least the VF's, no IPv6 of its own, hw-tc-offload on where possible, up."""
     if rep.mtu < min_mtu:
@@ -92,6 +119,7 @@ def _restore_host_vf(host: Netlink, link: Link, state: AttachmentState) -> None:
         host.set_mac(link, state.vf_mac)
     if state.vf_mtu and link.mtu != state.vf_mtu:
         host.set_mtu(link, state.vf_mtu)
+    give_back_altnames(host, link, state.vf_altnames)
 
 
 def return_vf(host: Netlink, host_fd: int, sysfs: Sysfs, state: AttachmentState, netns_path: str) -> bool:
@@ -110,7 +138,7 @@ def return_vf(host: Netlink, host_fd: int, sysfs: Sysfs, state: AttachmentState,
             with Netlink(netns_fd) as pod:
                 link = pod.get(state.ifname)
                 if link is not None and is_vf(link, state.device_id):
-                    pod.move(link, host_fd, state.vf_name)
+                    move_vf(pod, link, host, host_fd, state.vf_name)
         finally:
             os.close(netns_fd)
     try:

@@ -22,6 +22,8 @@ import pytest
 if os.environ.get("CNI_HWOL_KERNEL_GUEST") != "1":
     pytest.skip("runs inside the VM booted by tests/kernel/run.sh", allow_module_level=True)
 
+from cni_hwol.cni.errors import DEVICE_ERROR  # noqa: E402
+from cni_hwol.executor.protocol import SOCKET_ENV as EXECUTOR_SOCKET_ENV  # noqa: E402
 from cni_hwol.hw.devlink import FLAVOUR_PCI_VF, Devlink  # noqa: E402
 from cni_hwol.linux.ethtool import enable_feature, feature_state  # noqa: E402
 from tests.simnode.fake_sysfs import FakeSysfs  # noqa: E402
@@ -38,6 +40,24 @@ def sh(*argv: str, check: bool = True) -> str:
     if check and done.returncode:
         raise RuntimeError(f"{argv}: {done.stderr}")
     return done.stdout
+
+
+def links(netns: str | None = None) -> list[tuple]:
+    """Every link of a namespace: name, MTU, MAC, up, altnames."""
+    where = ["-n", netns] if netns else []
+    return sorted(
+        (e["ifname"], e.get("mtu"), e.get("address"), "UP" in e.get("flags", []), sorted(e.get("altnames", [])))
+        for e in json.loads(sh("ip", *where, "-j", "link", "show"))
+    )
+
+
+def altnames(netns: str | None = None) -> dict[str, list[str]]:
+    return {name: names for name, *_, names in links(netns)}
+
+
+def give_altnames(link: str, *names: str, netns: str | None = None) -> None:
+    for name in names:
+        sh("ip", *(["-n", netns] if netns else []), "link", "property", "add", "dev", link, "altname", name)
 
 
 class KernelNode:
@@ -109,6 +129,54 @@ class KernelNode:
             check=False,
         )
 
+    def exec_plugin(self, command: str, pod: str, device_id: str) -> tuple[int, dict, str]:
+        """cni-hwol run directly, as a runtime does: (exit status, stdout JSON, stderr)."""
+        conflist = json.loads((self.workdir / "net.d" / "hwol.conflist").read_text())
+        conf = {"cniVersion": conflist["cniVersion"], "name": conflist["name"], **conflist["plugins"][0]}
+        env = {
+            "PATH": os.environ["PATH"],
+            "CNI_COMMAND": command,
+            "CNI_CONTAINERID": f"c-{pod}",
+            "CNI_NETNS": f"/run/netns/{pod}",
+            "CNI_IFNAME": "net1",
+            "CNI_PATH": f"{self.bin_dir}:/usr/lib/cni",
+            EXECUTOR_SOCKET_ENV: "none",
+        }
+        done = subprocess.run(
+            [str(self.bin_dir / "cni-hwol")],
+            input=json.dumps({**conf, "deviceID": device_id}),
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
+
+    def snapshot(self, *pods: str) -> dict:
+        """Everything an attachment could leave behind: links (with altnames) and
+        addresses here and in the pods, OVS ports, leases, state files, the sysfs VF listing."""
+        addresses = sorted(
+            (e["ifname"], a["local"], a["prefixlen"])
+            for e in json.loads(sh("ip", "-j", "addr", "show"))
+            for a in e.get("addr_info", [])
+        )
+        files = {  # leases, attachments and VF claims; not host-local's lock and cursor
+            d: sorted(
+                str(p.relative_to(self.workdir))
+                for p in (self.workdir / d).rglob("*")
+                if p.is_file() and not p.name.startswith(("lock", "last_reserved_ip"))
+            )
+            for d in ("ipam", "state/attachments", "state/devices")
+        }
+        return {
+            "links": links(),
+            "pods": {pod: links(pod) for pod in pods},
+            "addresses": addresses,
+            "ports": self.ovs.ports("br-int"),
+            "files": files,
+            "sysfs": {pci: self.sysfs.vf_netdevs(pci) for pci in self.vfs.values()},
+        }
+
     def log(self) -> str:
         path = self.workdir / "cni-hwol.log"
         return path.read_text() if path.exists() else ""
@@ -148,6 +216,9 @@ def test_devlink_ports_and_eswitch_modes_decode(knode):
 
 def test_add_attaches_the_devlink_representor_to_a_kernel_datapath_bridge(knode, pod):
     device = knode.vfs[(1, 2)]
+    before = knode.snapshot(pod)
+    vswitchd_log = knode.ovs.dir / "ovs-vswitchd.log"
+    log_start = vswitchd_log.stat().st_size
     done = knode.cnitool("add", pod, device)
     assert done.returncode == 0, done.stderr
     rep = json.loads(done.stdout)["interfaces"][0]["name"]
@@ -155,16 +226,28 @@ def test_add_attaches_the_devlink_representor_to_a_kernel_datapath_bridge(knode,
     assert "representor eni1npf0vf2 (devlink)" in knode.log()  # not the sysfs fallback
     assert rep in knode.ovs.ports("br-int")
     assert feature_state(rep, "hw-tc-offload") == "on"  # the plugin turned it on
+
+    def vswitchd_log_since_add() -> str:
+        with open(vswitchd_log) as f:
+            f.seek(log_start)
+            return f.read()
+
+    # OVS's tc flow API took the port: its ingress qdisc, and the port's own log
+    # line written after this ADD (other ports get linux_tc too).
+    assigned = f"{rep}: Assigned flow API 'linux_tc'."
     deadline = time.monotonic() + 10
-    while "ingress" not in sh("tc", "qdisc", "show", "dev", rep) and time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (
+        "ingress" in sh("tc", "qdisc", "show", "dev", rep) and assigned in vswitchd_log_since_add()
+    ):
         time.sleep(0.1)
-    assert "ingress" in sh("tc", "qdisc", "show", "dev", rep)  # OVS's tc flow API took the port
-    assert "linux_tc" in (knode.ovs.dir / "ovs-vswitchd.log").read_text()
+    assert "ingress" in sh("tc", "qdisc", "show", "dev", rep)
+    assert assigned in vswitchd_log_since_add()
     assert sh("ip", "-n", pod, "-br", "link", "show", "net1").startswith("net1")
     done = knode.cnitool("del", pod, device)
     assert done.returncode == 0, done.stderr
     assert rep not in knode.ovs.ports("br-int")
     assert sh("ip", "-br", "link", "show", "vf1x2").startswith("vf1x2")  # home under its own name
+    assert knode.snapshot(pod) == before
 
 
 def test_same_vf_number_on_two_pfs_maps_to_each_pfs_representor(knode):
@@ -183,12 +266,43 @@ def test_same_vf_number_on_two_pfs_maps_to_each_pfs_representor(knode):
 
 
 def test_a_pf_in_legacy_mode_is_refused_with_the_fix(knode, pod):
-    before = sh("ip", "-br", "link")
-    done = knode.cnitool("add", pod, knode.vfs[(LEGACY, 0)])
-    assert done.returncode != 0
-    assert "legacy mode" in done.stderr
-    assert "devlink dev eswitch set netdevsim/netdevsim3 mode switchdev" in done.stderr
-    assert sh("ip", "-br", "link") == before
+    before = knode.snapshot(pod)
+    status, body, stderr = knode.exec_plugin("ADD", pod, knode.vfs[(LEGACY, 0)])
+    assert (status, body.get("code")) == (1, DEVICE_ERROR), (body, stderr)
+    assert body["msg"] == (
+        "the eswitch of PF eni3np1 (netdevsim/netdevsim3) is in legacy mode: switch it with "
+        "'devlink dev eswitch set netdevsim/netdevsim3 mode switchdev' before scheduling offload pods"
+    )
+    assert knode.snapshot(pod) == before
+
+
+def test_altnames_in_both_directions_on_this_kernel(knode, pod):
+    """The pod has one of the VF's altnames (ADD drops it for the move); the host
+    takes another while the VF is in the pod (DEL drops that one for the move home
+    and gives the first back). This kernel's checks may differ from the e2e host's."""
+    device, vf = knode.vfs[(2, 0)], "vf2x0"
+    in_pod, taken_by_host = "vfalt0", "vf-altname-longer-than-an-ifname"
+    give_altnames(vf, in_pod, taken_by_host)
+    sh("ip", "-n", pod, "link", "add", "podl0", "type", "dummy")
+    give_altnames("podl0", in_pod, netns=pod)
+    before = knode.snapshot(pod)
+    try:
+        done = knode.cnitool("add", pod, device)
+        assert done.returncode == 0, done.stderr
+        assert altnames(pod) == {"lo": [], "podl0": [in_pod], "net1": [taken_by_host]}
+        sh("ip", "link", "add", "hostl0", "type", "dummy")
+        give_altnames("hostl0", taken_by_host)
+        done = knode.cnitool("del", pod, device)
+        assert done.returncode == 0, done.stderr
+        after = knode.snapshot(pod)
+        assert altnames()[vf] == [in_pod] and altnames()["hostl0"] == [taken_by_host]
+        sh("ip", "link", "del", "hostl0")
+        give_altnames(vf, taken_by_host)  # what the host took, given back by hand
+        assert knode.snapshot(pod) == before, after
+    finally:
+        sh("ip", "link", "del", "hostl0", check=False)
+        for name in altnames().get(vf, []):
+            sh("ip", "link", "property", "del", "dev", vf, "altname", name)
 
 
 def tool(knode, *args: str) -> tuple[int, dict]:
