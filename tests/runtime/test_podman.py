@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import _require_e2e
 from tests.runtime.podman import IMAGE, PodmanNode, podman_missing
 from tests.simnode import SimNode
 from tests.simnode.nsexec import run
@@ -27,6 +26,7 @@ REQUESTED_MTU = 1400
 
 @pytest.fixture
 def podman(node: SimNode):
+    """podman set up on a fresh simulated node (the node fixture needs root and .ci/setup's tools)."""
     reason = podman_missing()
     if reason:
         if os.environ.get("CI"):
@@ -37,11 +37,6 @@ def podman(node: SimNode):
         yield pm
     finally:
         pm.remove_everything()
-
-
-@pytest.fixture(autouse=True)
-def _e2e() -> None:
-    _require_e2e()
 
 
 def port_mappings(node: SimNode) -> list[str]:
@@ -65,6 +60,8 @@ def networks_of(pm: PodmanNode) -> tuple[str, str]:
 
 
 def run_container(pm: PodmanNode, name: str, network: str, *options: str) -> None:
+    # Its environment names the node's work directory: the sweep after a killed run finds it by that.
+    options = ("--env", f"HWOL_NODE={pm.node.workdir}", *options)
     pm.podman("run", "-d", "--pull=never", "--name", name, "--network", network, *options, IMAGE, "sleep", "3600")
 
 
