@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from tests.simnode import SimNode
+from tests.simnode.leftovers import running
 from tests.simnode.node import DEBIAN_CNI_PLUGINS
 
 BUSYBOX = "/bin/busybox"  # busybox-static: a whole userland in one file, no libraries to copy
@@ -103,7 +104,7 @@ class PodmanNode:
                 f"{' '.join(args)} exited {done.returncode}\nstdout: {done.stdout.decode(errors='replace')}"
                 f"\nstderr: {done.stderr.decode(errors='replace')}\nplugin log:\n{self.plugin_log()}"
             )
-        self.node.sync_sysfs()
+        self.node.sync_sysfs()  # play the kernel's sysfs, as after every plugin run of the rig
         return done
 
     def plugin_log(self) -> str:
@@ -144,8 +145,9 @@ class PodmanNode:
         return self.inspect(container)["NetworkSettings"]["Networks"][network]["IPAddress"]
 
     def wait_gone(self, pid: int, timeout: float = 30) -> None:
+        """Until pid has died (a zombie counts as dead: whoever adopted it may be slow to reap)."""
         deadline = time.monotonic() + timeout
-        while os.path.exists(f"/proc/{pid}"):
+        while running(pid):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"pid {pid} still runs")
             time.sleep(0.05)
