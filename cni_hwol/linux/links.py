@@ -32,6 +32,7 @@ class Link:
     mtu: int
     up: bool
     parent_device: str | None  # PCI address for a VF; None for virtual links
+    alias: str | None = None  # IFLA_IFALIAS
 
 
 def rtnl_codecs() -> tuple:
@@ -79,7 +80,18 @@ class Netlink:
             mtu=msg.get_attr("IFLA_MTU") or 0,
             up=bool(msg["flags"] & IFF_UP),
             parent_device=msg.get_attr("IFLA_PARENT_DEV_NAME"),
+            alias=msg.get_attr("IFLA_IFALIAS") or None,
         )
+
+    def links(self) -> list[Link]:
+        """Every link of the namespace."""
+        try:
+            replies = self.sock.request(
+                self._link_msg(0, [("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]), RTM_GETLINK, NLM_F_DUMP
+            )
+        except NetlinkError as exc:
+            raise CNIError(NETLINK_ERROR, "listing links", str(exc)) from None
+        return [self._to_link(msg) for msg in replies]
 
     def get(self, name: str) -> Link | None:
         attrs = [("IFLA_IFNAME", name), ("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]

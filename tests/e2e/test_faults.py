@@ -86,6 +86,7 @@ def test_representor_gone_before_del(node):
     pod, vf = node.create_pod("p"), node.vf(0, 3)
     assert add(node, conf, pod, vf)[0] == 0
     node.sh(f"ip link del {vf.rep_name}")  # takes the VF (a veth) with it, as a driver unbind would
+    (node.sysfs_root / "bus/pci/devices" / vf.pci / "driver").unlink()  # and so sysfs says
     status, body, stderr = node.exec_plugin("DEL", conf, pod)
     assert status == 0, (body, stderr)
     assert node.ovs.ports("br-int") == []

@@ -1,0 +1,49 @@
+"""OVS ports left behind by a DEL that ran while OVSDB was unreachable.
+
+DEL finishes everything that does not need OVSDB and records the port in the
+state directory (state.StalePort), since OVSDB cannot be written then. The first
+ADD or GC that reaches that OVSDB settles each record: the ADD of that
+representor, or GC, removes the port; any other ADD puts the stale marker
+(ovsdb.ports.STALE_KEY) on it, so OVSDB's readers see it, and GC removes it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from cni_hwol.ovsdb.client import OvsdbClient
+from cni_hwol.ovsdb.ports import detach_port, find_port, mark_stale
+from cni_hwol.state import AttachmentState, StalePort, StateStore
+
+log = logging.getLogger(__name__)
+
+
+def stale_port_of(state: AttachmentState) -> StalePort:
+    return StalePort(
+        representor=state.representor,
+        bridge=state.bridge,
+        ovsdb_socket=state.ovsdb_socket,
+        network=state.network,
+        container_id=state.container_id,
+        ifname=state.ifname,
+        device_id=state.device_id,
+    )
+
+
+def settle_stale_ports(
+    ovsdb: OvsdbClient, store: StateStore, records: list[StalePort], may_remove: Callable[[StalePort], bool]
+) -> None:
+    """Remove (where may_remove says so) or mark stale each recorded port of this OVSDB; drop its record."""
+    for record in records:
+        if record.ovsdb_socket != ovsdb.target:
+            continue  # another OVSDB's: settled by whoever reaches that one
+        who = f"{record.network}/{record.container_id}/{record.ifname}"
+        if may_remove(record):
+            port = find_port(ovsdb, record.representor)
+            if port is not None and port.belongs_to(record.container_id, record.ifname):
+                detach_port(ovsdb, port.uuid)
+                log.info("removed stale OVS port %s of %s", record.representor, who)
+        elif mark_stale(ovsdb, record.representor, record.container_id, record.ifname, f"DEL of {who}"):
+            log.info("marked OVS port %s of %s stale", record.representor, who)
+        store.drop_stale_port(record)
