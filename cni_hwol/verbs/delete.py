@@ -23,13 +23,12 @@ from cni_hwol.linux.links import Netlink
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import detach_port, find_port
 from cni_hwol.state import AttachmentState
-from cni_hwol.verbs.common import Invocation, open_host_netns, ovs_failure
+from cni_hwol.verbs.common import VSWITCHD_SYNC_TIMEOUT_MS, Invocation, open_host_netns, ovs_failure
 from cni_hwol.verbs.stale_ports import stale_port_of
 from cni_hwol.verbs.vf_moves import VfNowhere, locate_vf, restore_representor, return_vf
 
 log = logging.getLogger(__name__)
 
-VSWITCHD_SYNC_TIMEOUT_MS = 5000
 # How long DEL answers "try again" (code 11) while the VF's PCI function is there
 # but its netdev is in no namespace we can see: the kernel moves it home only
 # once the pod's namespace is fully torn down, which can lag the netns file's

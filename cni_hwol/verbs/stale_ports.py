@@ -15,6 +15,7 @@ from collections.abc import Callable
 from cni_hwol.ovsdb.client import OvsdbClient
 from cni_hwol.ovsdb.ports import detach_port, find_port, mark_stale
 from cni_hwol.state import AttachmentState, StalePort, StateStore
+from cni_hwol.verbs.common import VSWITCHD_SYNC_TIMEOUT_MS
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ def settle_stale_ports(
         if may_remove(record):
             port = find_port(ovsdb, record.representor)
             if port is not None and port.belongs_to(record.container_id, record.ifname):
-                detach_port(ovsdb, port.uuid)
+                detach_port(ovsdb, port.uuid, VSWITCHD_SYNC_TIMEOUT_MS)  # before anyone reuses it
                 log.info("removed stale OVS port %s of %s", record.representor, who)
         elif mark_stale(ovsdb, record.representor, record.container_id, record.ifname, f"DEL of {who}"):
             log.info("marked OVS port %s of %s stale", record.representor, who)
