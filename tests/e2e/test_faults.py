@@ -52,7 +52,7 @@ def without(snapshot: dict, *keys: str) -> dict:
     return kept
 
 
-@pytest.mark.parametrize("recovery", ["ADD of that VF", "ADD of another VF", "GC"])
+@pytest.mark.parametrize("recovery", ["add-same-vf", "add-other-vf", "gc"])
 def test_ovsdb_down_during_del_finishes_del_and_leaves_the_port_stale(node, recovery):
     before = node.snapshot()
     conf = node.netconf(mtu=9000)
@@ -70,11 +70,11 @@ def test_ovsdb_down_during_del_finishes_del_and_leaves_the_port_stale(node, reco
     assert after_del["state"] == [f"stale-ports/{vf.rep_name}.json"]
 
     second = node.create_pod("q")
-    if recovery == "ADD of that VF":
+    if recovery == "add-same-vf":
         assert add(node, conf, second, vf)[0] == 0  # replaces the stale port
         assert node.ovs.column("Port", vf.rep_name, "external_ids")[CONTAINER_ID_KEY] == second.container_id
         assert node.exec_plugin("DEL", conf, second)[0] == 0
-    elif recovery == "ADD of another VF":
+    elif recovery == "add-other-vf":
         other = node.vf(1, 2)
         assert add(node, conf, second, other)[0] == 0  # marks the stale port for everyone to see
         ids = node.ovs.column("Port", vf.rep_name, "external_ids")
