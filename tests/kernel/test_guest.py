@@ -148,6 +148,7 @@ def test_devlink_ports_and_eswitch_modes_decode(knode):
 
 def test_add_attaches_the_devlink_representor_to_a_kernel_datapath_bridge(knode, pod):
     device = knode.vfs[(1, 2)]
+    assert feature_state("eni1npf0vf2", "hw-tc-offload") == "off"
     done = knode.cnitool("add", pod, device)
     assert done.returncode == 0, done.stderr
     rep = json.loads(done.stdout)["interfaces"][0]["name"]
@@ -165,6 +166,7 @@ def test_add_attaches_the_devlink_representor_to_a_kernel_datapath_bridge(knode,
     assert done.returncode == 0, done.stderr
     assert rep not in knode.ovs.ports("br-int")
     assert sh("ip", "-br", "link", "show", "vf1x2").startswith("vf1x2")  # home under its own name
+    assert feature_state(rep, "hw-tc-offload") == "off"  # DEL turned it off again
 
 
 def test_same_vf_number_on_two_pfs_maps_to_each_pfs_representor(knode):
