@@ -148,7 +148,6 @@ def test_devlink_ports_and_eswitch_modes_decode(knode):
 
 def test_add_attaches_the_devlink_representor_to_a_kernel_datapath_bridge(knode, pod):
     device = knode.vfs[(1, 2)]
-    assert feature_state("eni1npf0vf2", "hw-tc-offload") == "off"
     done = knode.cnitool("add", pod, device)
     assert done.returncode == 0, done.stderr
     rep = json.loads(done.stdout)["interfaces"][0]["name"]
