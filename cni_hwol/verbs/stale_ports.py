@@ -21,15 +21,8 @@ log = logging.getLogger(__name__)
 
 
 def stale_port_of(state: AttachmentState) -> StalePort:
-    return StalePort(
-        representor=state.representor,
-        bridge=state.bridge,
-        ovsdb_socket=state.ovsdb_socket,
-        network=state.network,
-        container_id=state.container_id,
-        ifname=state.ifname,
-        device_id=state.device_id,
-    )
+    """The record of this attachment's port (StalePort's fields are AttachmentState's)."""
+    return StalePort(**{name: getattr(state, name) for name in StalePort.__dataclass_fields__})
 
 
 def settle_stale_ports(
