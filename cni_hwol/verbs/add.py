@@ -6,6 +6,7 @@ reverse, and reports the error with nothing left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -98,9 +99,20 @@ def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_
 
 
 def _release_lease(inv: Invocation, lease: IpamCall) -> None:
-    """Undo of an IPAM ADD that may still be running: let it finish, then DEL what it took."""
-    lease.wait()
-    invoke_ipam(lease.plugin_type, "DEL", lease.stdin, inv.env.path, inv.environ)
+    """Undo of an IPAM ADD that may still be running: let it finish, then DEL what it took.
+
+    A failed IPAM ADD holds nothing (the spec has the plugin clean up), so a DEL
+    that fails after it is no failed undo: kept for DEL, it would fail DEL forever.
+    """
+    if lease.succeeded is None:
+        with contextlib.suppress(CNIError):
+            lease.result()
+    try:
+        invoke_ipam(lease.plugin_type, "DEL", lease.stdin, inv.env.path, inv.environ)
+    except CNIError as exc:
+        if lease.succeeded:
+            raise
+        log.warning("IPAM DEL after a failed IPAM ADD: %s", exc)
 
 
 def cmd_add(inv: Invocation) -> dict:
