@@ -15,7 +15,7 @@ from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.ipam import speaks
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import detach_port, owned_ports
-from cni_hwol.verbs.common import Invocation, connect_ovsdb, ovs_failure
+from cni_hwol.verbs.common import VSWITCHD_SYNC_TIMEOUT_MS, Invocation, connect_ovsdb, ovs_failure
 from cni_hwol.verbs.delete import forget_attachment
 from cni_hwol.verbs.stale_ports import settle_stale_ports
 
@@ -71,7 +71,8 @@ def _collect_orphan_ports(inv: Invocation, keep: set) -> None:
                     settle_stale_ports(ovsdb, inv.store, [record], may_remove=lambda _: True)
             for port in owned_ports(ovsdb, inv.conf.name):
                 if port.stale or port.attachment not in keep:
-                    detach_port(ovsdb, port.uuid)
+                    # Wait for vswitchd to let the device go: its next user comes after.
+                    detach_port(ovsdb, port.uuid, VSWITCHD_SYNC_TIMEOUT_MS)
                     log.info("GC removed orphan OVS port %s of %s", port.name, port.attachment)
         except (OvsdbError, OvsdbUnavailable) as exc:
             raise ovs_failure("collecting orphan ports", exc) from None
