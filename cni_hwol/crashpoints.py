@@ -10,7 +10,14 @@ import os
 import signal
 
 ENV = "CNI_HWOL_CRASH_AFTER"
-ADD_STEPS = ("state-written", "vf-moved-lease-taken", "vf-configured", "ovs-attached", "addresses-applied")
+ADD_STEPS = (
+    "vf-claimed",
+    "state-written",
+    "vf-moved-lease-taken",
+    "vf-configured",
+    "ovs-attached",
+    "addresses-applied",
+)
 
 
 def crash_point(step: str) -> None:

@@ -135,6 +135,7 @@ class IpamCall:
         self._plugin = find_plugin(plugin_type, cni_path)
         self._proc = _spawn(self._plugin, command, stdin, environ)
         self._first: tuple[int, bytes, bytes] | CNIError | None = None
+        self.succeeded: bool | None = None  # how result() went; None before it is asked
 
     def wait(self) -> None:
         """Let the plugin finish; never raises (result() reports how it went)."""
@@ -146,6 +147,12 @@ class IpamCall:
 
     def result(self) -> dict | None:
         """The plugin's JSON output (None when empty); CNIError when it failed."""
+        self.succeeded = False
+        output = self._result()
+        self.succeeded = True
+        return output
+
+    def _result(self) -> dict | None:
         self.wait()
         if isinstance(self._first, CNIError):
             raise self._first

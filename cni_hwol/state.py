@@ -1,8 +1,10 @@
 """What the plugin remembers between ADD and DEL, and the locks that serialise it.
 
 Layout under stateDir (0700 directories, 0600 files):
-  attachments/<network>/<containerID>--<ifname>.json   one per attachment
+  attachments/<network>/<containerID>:<ifname>.json   one per attachment (':' is in
+                          neither; the old "<containerID>--<ifname>.json" is still read)
   devices/<pci>.json      which attachment holds a VF, so two pods never share one
+  stale-ports/<representor>.json   an OVS port DEL could not remove (OVSDB was down)
   locks/vf-<pci>.lock     per-VF lock
   locks/attachment-<N>.lock   per-attachment lock, hashed into a bounded set of files
 Writes are atomic (temp file, fsync, rename): a crash leaves the old or the new file.
@@ -28,6 +30,7 @@ from cni_hwol.cni.errors import IO_FAILURE, TRY_AGAIN_LATER, CNIError
 LOCK_TIMEOUT_SECONDS = 60.0
 ATTACHMENT_LOCK_BUCKETS = 1024  # bounds the number of lock files, whatever the pod churn
 STATE_FORMAT = 1
+LEGACY_SEPARATOR = "--"  # attachment file names before this release: <cid>--<ifname>.json
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +70,26 @@ class AttachmentState:
     pod_args: dict[str, str] = field(default_factory=dict)
     vf_altnames: list[str] = field(default_factory=list)  # the VF's host altnames before ADD, restored by DEL
     result: dict[str, Any] | None = None
+    representor_tc_offload_was_off: bool = False  # ADD turns hw-tc-offload on; DEL turns it off again
+    vf_missing_since: float | None = None  # when DEL first found the VF in no namespace (time.time())
     format: int = STATE_FORMAT
 
     @property
     def key(self) -> AttachmentKey:
         return AttachmentKey(self.network, self.container_id, self.ifname)
+
+
+@dataclass(frozen=True)
+class StalePort:
+    """An OVS port whose attachment DEL removed while OVSDB was unreachable."""
+
+    representor: str  # the Port's name
+    bridge: str
+    ovsdb_socket: str
+    network: str
+    container_id: str
+    ifname: str
+    device_id: str
 
 
 def make_private_dirs(path: Path) -> None:
@@ -134,17 +152,32 @@ class StateStore:
             raise CNIError(IO_FAILURE, f"cannot create state directory {path}", exc.strerror or str(exc)) from None
         return path
 
-    def _attachment_path(self, key: AttachmentKey) -> Path:
+    def _attachment_path(self, key: AttachmentKey, separator: str = ":") -> Path:
         # network, container id and ifname are validated to hold no '/' and
-        # no '..' component; the check below keeps that promise local.
-        path = self.root / "attachments" / key.network / f"{key.container_id}--{key.ifname}.json"
+        # no '..' component; the check below keeps that promise local. Neither
+        # a container id nor an ifname may hold ':', so "<cid>:<ifname>" names
+        # one attachment only; "--" (LEGACY_SEPARATOR) did not: a--b/c, a/b--c.
+        path = self.root / "attachments" / key.network / f"{key.container_id}{separator}{key.ifname}.json"
         if path.parent.parent != self.root / "attachments":
             raise CNIError(IO_FAILURE, f"attachment {key.describe()} escapes the state directory")
         return path
 
+    def _legacy_path(self, key: AttachmentKey) -> Path | None:
+        """The name an older release gave this attachment, when that file is this attachment's."""
+        path = self._attachment_path(key, LEGACY_SEPARATOR)
+        try:
+            state = read_state_file(path)
+        except FileNotFoundError:
+            return None
+        except (OSError, CorruptStateFile):
+            return None  # unreadable: it may be anyone's, so it is not ours to use or remove
+        return path if state.key == key else None
+
     # -- attachments ---------------------------------------------------------
     def load(self, key: AttachmentKey) -> AttachmentState | None:
         path = self._attachment_path(key)
+        if not path.exists():
+            path = self._legacy_path(key) or path
         try:
             return read_state_file(path)
         except FileNotFoundError:
@@ -159,24 +192,34 @@ class StateStore:
             _write_atomic(path, asdict(state))
         except OSError as exc:
             raise CNIError(IO_FAILURE, f"cannot write state file {path}", exc.strerror or str(exc)) from None
+        legacy = self._legacy_path(state.key)
+        if legacy is not None:  # the new name holds it now; one file per attachment
+            legacy.unlink(missing_ok=True)
 
     def remove(self, key: AttachmentKey) -> None:
+        legacy = self._legacy_path(key)
+        if legacy is not None:
+            legacy.unlink(missing_ok=True)
         self._attachment_path(key).unlink(missing_ok=True)
 
     def all_attachments(self, unreadable: list[str] | None = None) -> list[AttachmentState]:
-        """Every attachment on record; files that cannot be read are skipped
-        (and described in `unreadable`, when given), never fatal."""
-        found = []
+        """Every attachment on record, under either naming scheme (each once); files
+        that cannot be read are skipped (and described in `unreadable`, when given),
+        never fatal."""
+        found: dict[AttachmentKey, AttachmentState] = {}
         for path in sorted((self.root / "attachments").glob("*/*.json")):
             try:
-                found.append(read_state_file(path))
+                state = read_state_file(path)
             except FileNotFoundError:
                 continue  # removed by a DEL since the listing
             except (OSError, CorruptStateFile) as exc:
                 log.warning("skipping state file %s: %s", path, exc)
                 if unreadable is not None:
                     unreadable.append(f"{path}: {exc}")
-        return found
+                continue
+            if state.key not in found or path == self._attachment_path(state.key):
+                found[state.key] = state
+        return list(found.values())
 
     # -- device claims -------------------------------------------------------
     def device_holder(self, device_id: str) -> AttachmentKey | None:
@@ -198,6 +241,40 @@ class StateStore:
     def release_device(self, device_id: str, key: AttachmentKey) -> None:
         if self.device_holder(device_id) in (key, None):
             (self.root / "devices" / f"{device_id}.json").unlink(missing_ok=True)
+
+    def claims(self) -> dict[str, AttachmentKey]:
+        """Every VF claim: PCI address -> holder."""
+        try:
+            names = os.listdir(self.root / "devices")
+        except OSError:
+            return {}
+        held = {}
+        for name in names:
+            device_id = name.removesuffix(".json")
+            holder = self.device_holder(device_id) if name.endswith(".json") else None
+            if holder is not None:
+                held[device_id] = holder
+        return held
+
+    # -- OVS ports DEL could not remove ----------------------------------------
+    def record_stale_port(self, port: StalePort) -> None:
+        path = self._dir("stale-ports") / f"{port.representor}.json"
+        try:
+            _write_atomic(path, asdict(port))
+        except OSError as exc:
+            raise CNIError(IO_FAILURE, f"cannot write {path}", exc.strerror or str(exc)) from None
+
+    def stale_ports(self) -> list[StalePort]:
+        found = []
+        for path in sorted((self.root / "stale-ports").glob("*.json")):
+            try:
+                found.append(StalePort(**json.loads(path.read_text())))
+            except (OSError, ValueError, TypeError):
+                continue
+        return found
+
+    def drop_stale_port(self, port: StalePort) -> None:
+        (self.root / "stale-ports" / f"{port.representor}.json").unlink(missing_ok=True)
 
     # -- locks ---------------------------------------------------------------
     @contextmanager

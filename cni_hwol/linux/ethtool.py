@@ -62,15 +62,25 @@ def feature_state(ifname: str, feature: str) -> str:
 
 def enable_feature(ifname: str, feature: str) -> str:
     """Turn a feature on; answers "on", "already on" or "unsupported" (fixed off)."""
+    return _set_feature(ifname, feature, True)
+
+
+def disable_feature(ifname: str, feature: str) -> str:
+    """Turn a feature off; answers "off", "already off" or "unsupported" (fixed on)."""
+    return _set_feature(ifname, feature, False)
+
+
+def _set_feature(ifname: str, feature: str, on: bool) -> str:
+    wanted = "on" if on else "off"
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         names, block, mask, (available, _, active, never_changed) = _features(sock, ifname, feature)
+        if bool(active & mask) == on:
+            return f"already {wanted}"
         if block < 0 or not available & mask or never_changed & mask:
-            return "already on" if active & mask else "unsupported"
-        if active & mask:
-            return "already on"
+            return "unsupported"
         blocks = (len(names) + 31) // 32
         change = ctypes.create_string_buffer(8 + blocks * 8)
         struct.pack_into("II", change, 0, ETHTOOL_SFEATURES, blocks)
-        struct.pack_into("II", change, 8 + block * 8, mask, mask)
+        struct.pack_into("II", change, 8 + block * 8, mask, mask if on else 0)
         _ioctl(sock, ifname, change)
-        return "on"
+        return wanted

@@ -34,6 +34,7 @@ class Link:
     up: bool
     parent_device: str | None  # PCI address for a VF; None for virtual links
     altnames: tuple[str, ...] = ()  # alternative names (udev's path names, ip link property)
+    alias: str | None = None  # IFLA_IFALIAS
 
 
 def rtnl_codecs() -> tuple:
@@ -83,7 +84,18 @@ class Netlink:
             up=bool(msg["flags"] & IFF_UP),
             parent_device=msg.get_attr("IFLA_PARENT_DEV_NAME"),
             altnames=tuple(props.get_attrs("IFLA_ALT_IFNAME")) if props else (),
+            alias=msg.get_attr("IFLA_IFALIAS") or None,
         )
+
+    def links(self) -> list[Link]:
+        """Every link of the namespace."""
+        try:
+            replies = self.sock.request(
+                self._link_msg(0, [("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]), RTM_GETLINK, NLM_F_DUMP
+            )
+        except NetlinkError as exc:
+            raise CNIError(NETLINK_ERROR, "listing links", str(exc)) from None
+        return [self._to_link(msg) for msg in replies]
 
     def get(self, name: str) -> Link | None:
         """The link with this name or altname (the kernel looks up both)."""

@@ -19,6 +19,15 @@ OWNER_VALUE = "cni-hwol"
 NETWORK_KEY = "cni-hwol.network"
 CONTAINER_ID_KEY = "cni-hwol.container-id"
 IFNAME_KEY = "cni-hwol.ifname"
+# The stale marker, on Port rows: the attachment this port was made for is gone
+# (its DEL ran while OVSDB was unreachable), so cni-hwol removes the port at the
+# next ADD of its representor or at GC, and anyone may. While OVSDB is down it
+# cannot be written: DEL then records the port in the state directory
+# (state.StalePort, node-local and durable), and the first ADD or GC that reaches
+# OVSDB turns that record into this marker, or removes the port outright when it
+# may (see verbs/stale_ports.py). The marker is what OVSDB's other readers see
+# (operators, doctor, a port-hygiene rule); the record is what survives the outage.
+STALE_KEY = "cni-hwol.stale"
 _COLUMNS = ["_uuid", "name", "external_ids"]
 
 
@@ -47,6 +56,31 @@ class PortRow:
 
     def belongs_to(self, container_id: str, ifname: str) -> bool:
         return self.ours and self.attachment == (container_id, ifname)
+
+    @property
+    def stale(self) -> bool:
+        """Ours, and marked stale: its attachment is gone (see STALE_KEY)."""
+        return self.ours and STALE_KEY in self.external_ids
+
+
+def attachment_port_where(name: str, container_id: str, ifname: str) -> list:
+    """An OVSDB condition for the Port named `name` that cni-hwol made for this attachment."""
+    marker = ovs_map({OWNER_KEY: OWNER_VALUE, CONTAINER_ID_KEY: container_id, IFNAME_KEY: ifname})
+    return [["name", "==", name], ["external_ids", "includes", marker]]
+
+
+def mark_stale(client: OvsdbClient, name: str, container_id: str, ifname: str, since: str) -> bool:
+    """Put the stale marker on this attachment's port; False when there is no such port."""
+    results = client.transact(
+        {
+            "op": "mutate",
+            "table": "Port",
+            "where": attachment_port_where(name, container_id, ifname),
+            "mutations": [["external_ids", "insert", ovs_map({STALE_KEY: since})]],
+        },
+        {"op": "comment", "comment": f"cni-hwol: port {name} is stale"},
+    )
+    return results[0].get("count", 0) > 0
 
 
 def _port_row(row: dict) -> PortRow:

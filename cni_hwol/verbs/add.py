@@ -6,6 +6,7 @@ reverse, and reports the error with nothing left behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.linux.addressing import add_addresses, add_routes
 from cni_hwol.linux.announce import enable_announcements
 from cni_hwol.linux.links import Netlink, ipv6_disabled
-from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
+from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import BridgeMissing, PortNameTaken, attach_port, detach_port, find_port
 from cni_hwol.state import AttachmentState
 from cni_hwol.undo import Rollback
@@ -33,7 +34,8 @@ from cni_hwol.verbs.common import (
     ovs_failure,
     plugin_external_ids,
 )
-from cni_hwol.verbs.delete import forget_attachment
+from cni_hwol.verbs.delete import detach_attachment_port, forget_attachment
+from cni_hwol.verbs.stale_ports import settle_stale_ports
 from cni_hwol.verbs.vf_moves import (
     host_vf_link,
     move_vf,
@@ -41,6 +43,7 @@ from cni_hwol.verbs.vf_moves import (
     random_mac,
     restore_representor,
     return_vf,
+    tc_offload_off,
     usable_mac,
 )
 
@@ -63,42 +66,54 @@ def _ipam_stdin(inv: Invocation) -> bytes:
     return json.dumps(conf).encode()
 
 
-def _attach(inv: Invocation, state: AttachmentState, device_id: str) -> str:
+def _settle_stale_ports(inv: Invocation, ovsdb: OvsdbClient, representor: str) -> None:
+    """Ports a DEL left while OVSDB was down: ours (we hold its VF) removed, others marked stale."""
+    try:
+        records = inv.store.stale_ports()
+        settle_stale_ports(ovsdb, inv.store, records, may_remove=lambda record: record.representor == representor)
+    except (OvsdbError, OvsdbUnavailable) as exc:
+        raise ovs_failure("settling stale ports", exc) from None
+
+
+def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_id: str) -> str:
     ids = plugin_external_ids(inv, device_id)
     interface_ids = {**render_external_ids(inv.conf, inv.env), **ids}
-    with connect_ovsdb(inv.conf.ovsdb_socket) as ovsdb:
+    try:
         try:
-            try:
-                return attach_port(ovsdb, inv.conf.bridge, state.representor, interface_ids, ids, inv.conf.vlan)
-            except PortNameTaken:
-                # A port for this representor is left from an earlier attachment
-                # of the same VF (we hold the VF, so it cannot be live); replace
-                # it if it is ours, refuse if someone else made it.
-                port = find_port(ovsdb, state.representor)
-                if port is None or not port.ours:
-                    raise CNIError(
-                        OVS_ERROR,
-                        f"an OVS port named {state.representor} already exists and was not made by cni-hwol",
-                    ) from None
-                detach_port(ovsdb, port.uuid)
-                return attach_port(ovsdb, inv.conf.bridge, state.representor, interface_ids, ids, inv.conf.vlan)
-        except BridgeMissing:
-            raise CNIError(
-                OVS_ERROR, f"OVS bridge {inv.conf.bridge} does not exist in {inv.conf.ovsdb_socket}"
-            ) from None
-        except (OvsdbError, OvsdbUnavailable) as exc:
-            raise ovs_failure(f"adding port {state.representor} to {inv.conf.bridge}", exc) from None
+            return attach_port(ovsdb, inv.conf.bridge, state.representor, interface_ids, ids, inv.conf.vlan)
+        except PortNameTaken:
+            # A port for this representor is left from an earlier attachment
+            # of the same VF (we hold the VF, so it cannot be live); replace
+            # it if it is ours, refuse if someone else made it.
+            port = find_port(ovsdb, state.representor)
+            if port is None or not port.ours:
+                raise CNIError(
+                    OVS_ERROR,
+                    f"an OVS port named {state.representor} already exists and was not made by cni-hwol",
+                ) from None
+            detach_port(ovsdb, port.uuid)
+            return attach_port(ovsdb, inv.conf.bridge, state.representor, interface_ids, ids, inv.conf.vlan)
+    except BridgeMissing:
+        raise CNIError(OVS_ERROR, f"OVS bridge {inv.conf.bridge} does not exist in {inv.conf.ovsdb_socket}") from None
+    except (OvsdbError, OvsdbUnavailable) as exc:
+        raise ovs_failure(f"adding port {state.representor} to {inv.conf.bridge}", exc) from None
 
 
 def _release_lease(inv: Invocation, lease: IpamCall) -> None:
-    """Undo of an IPAM ADD that may still be running: let it finish, then DEL what it took."""
-    lease.wait()
-    invoke_ipam(lease.plugin_type, "DEL", lease.stdin, inv.env.path, inv.environ)
+    """Undo of an IPAM ADD that may still be running: let it finish, then DEL what it took.
 
-
-def _detach(state: AttachmentState, port_uuid: str) -> None:
-    with connect_ovsdb(state.ovsdb_socket) as ovsdb:
-        detach_port(ovsdb, port_uuid)
+    A failed IPAM ADD holds nothing (the spec has the plugin clean up), so a DEL
+    that fails after it is no failed undo: kept for DEL, it would fail DEL forever.
+    """
+    if lease.succeeded is None:
+        with contextlib.suppress(CNIError):
+            lease.result()
+    try:
+        invoke_ipam(lease.plugin_type, "DEL", lease.stdin, inv.env.path, inv.environ)
+    except CNIError as exc:
+        if lease.succeeded:
+            raise
+        log.warning("IPAM DEL after a failed IPAM ADD: %s", exc)
 
 
 def cmd_add(inv: Invocation) -> dict:
@@ -164,6 +179,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             representor_mtu=rep.mtu,
             representor_was_up=rep.up,
             representor_ipv6_disabled=ipv6_disabled(rep.name),
+            representor_tc_offload_was_off=tc_offload_off(rep),
             bridge=conf.bridge,
             ovsdb_socket=conf.ovsdb_socket,
             pod_mac=mac,
@@ -171,10 +187,14 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             ipam_stdin=ipam_request.decode(),
             pod_args={k: v for k, v in env.args.items() if k.startswith("K8S_POD_")},
         )
-        store.save(state)
+        # The claim first: a state file never exists without its claim, so no
+        # other pod is given the VF while anything of this attachment is left.
+        # Both are forgotten only if every other undo succeeds (DEL finishes).
         store.claim_device(device_id, key)
-        undo.push("forget the attachment", store.remove, key)
-        undo.push("release the VF claim", store.release_device, device_id, key)
+        undo.push_record("release the VF claim", store.release_device, device_id, key)
+        crash_point("vf-claimed")
+        store.save(state)
+        undo.push_record("forget the attachment", store.remove, key)
         crash_point("state-written")
 
         # 3. The VF into the pod, renamed in the same request, while the IPAM
@@ -209,10 +229,13 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         enable_announcements(netns_fd, env.ifname)
         crash_point("vf-configured")
 
-        # 5. The representor on the bridge.
-        port_uuid = _attach(inv, state, device_id)
-        undo.push(f"remove OVS port {rep.name}", _detach, state, port_uuid)
-        state.port_uuid = port_uuid
+        # 5. The representor on the bridge. Once the request is sent the port is
+        # "maybe attached" (a lost reply does not say whether OVSDB committed):
+        # its undo finds it by uuid, else by this attachment's marker.
+        with connect_ovsdb(conf.ovsdb_socket) as ovsdb:
+            _settle_stale_ports(inv, ovsdb, rep.name)
+            undo.push(f"remove OVS port {rep.name}", detach_attachment_port, state)
+            state.port_uuid = _attach(inv, ovsdb, state, device_id)
         crash_point("ovs-attached")
 
         # 6. The lease's addresses on the VF, then the VF up (the kernel announces

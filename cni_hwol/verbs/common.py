@@ -14,6 +14,9 @@ from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import CONTAINER_ID_KEY, IFNAME_KEY, NETWORK_KEY
 from cni_hwol.state import AttachmentKey, StateStore
 
+# How long a port removal waits for ovs-vswitchd to let the device go (see detach_port).
+VSWITCHD_SYNC_TIMEOUT_MS = 5000
+
 
 @dataclass(frozen=True)
 class Invocation:

@@ -1,9 +1,11 @@
 """DEL: undo an attachment from its state file; idempotent, netns or not.
 
-Order: the OVS port first (if OVSDB is down we fail before touching anything,
-so the runtime's retry redoes it all), then the IPAM lease, released while the
-kernel brings the VF home (both mostly wait), then the representor, and the
-state last, so a DEL cut short is simply run again.
+Order: find the VF (in the pod under any name, or in the host) before changing
+anything; then the OVS port (with OVSDB unreachable, the port is recorded as
+stale and everything else still done, so the pod can terminate); the IPAM
+lease, released while the kernel brings the VF home (both mostly wait); the
+representor, only once its VF is home (until then it is ours alone); and the
+state last, then the VF claim, so a DEL cut short is simply run again.
 """
 
 from __future__ import annotations
@@ -11,40 +13,59 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 
-from cni_hwol.cni.errors import CNIError
+from cni_hwol.cni.errors import TRY_AGAIN_LATER, CNIError
 from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.ipam import IpamCall
 from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.linux.links import Netlink
-from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
+from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import detach_port, find_port
 from cni_hwol.state import AttachmentState
-from cni_hwol.verbs.common import Invocation, connect_ovsdb, open_host_netns, ovs_failure
-from cni_hwol.verbs.vf_moves import restore_representor, return_vf
+from cni_hwol.verbs.common import VSWITCHD_SYNC_TIMEOUT_MS, Invocation, open_host_netns, ovs_failure
+from cni_hwol.verbs.stale_ports import stale_port_of
+from cni_hwol.verbs.vf_moves import VfNowhere, locate_vf, restore_representor, return_vf
 
 log = logging.getLogger(__name__)
 
-VSWITCHD_SYNC_TIMEOUT_MS = 5000
+# How long DEL answers "try again" (code 11) while the VF's PCI function is there
+# but its netdev is in no namespace we can see: the kernel moves it home only
+# once the pod's namespace is fully torn down, which can lag the netns file's
+# removal. After that, DEL forgets the attachment and leaves VF and representor be.
+VF_RETURN_GRACE_SECONDS = 120.0
 
 
-def _detach_from_ovs(state: AttachmentState) -> None:
-    with connect_ovsdb(state.ovsdb_socket) as ovsdb:
-        try:
-            port_uuid = state.port_uuid
-            if port_uuid is None:
-                # ADD stopped between the OVS transaction and the state write:
-                # claim the port only if its marker names this attachment.
-                port = find_port(ovsdb, state.representor)
-                if port and port.belongs_to(state.container_id, state.ifname):
-                    port_uuid = port.uuid
-            # A representor that was down before ADD is set down again after the
-            # port is gone; vswitchd must have let go of it first (see detach_port).
-            sync_ms = 0 if state.representor_was_up else VSWITCHD_SYNC_TIMEOUT_MS
-            if port_uuid is not None and detach_port(ovsdb, port_uuid, sync_ms):
-                log.info("removed OVS port %s (%s)", state.representor, port_uuid)
-        except (OvsdbError, OvsdbUnavailable) as exc:
-            raise ovs_failure(f"removing port {state.representor}", exc) from None
+def detach_attachment_port(state: AttachmentState) -> None:
+    """Remove this attachment's OVS port: by its uuid, else (ADD stopped or lost the
+    reply before recording it) the port of that name whose marker names this
+    attachment. Raises OvsdbUnavailable or OvsdbError."""
+    with OvsdbClient(state.ovsdb_socket) as ovsdb:
+        port_uuid = state.port_uuid
+        if port_uuid is None:
+            port = find_port(ovsdb, state.representor)
+            if port and port.belongs_to(state.container_id, state.ifname):
+                port_uuid = port.uuid
+        # A representor that was down before ADD is set down again after the
+        # port is gone; vswitchd must have let go of it first (see detach_port).
+        sync_ms = 0 if state.representor_was_up else VSWITCHD_SYNC_TIMEOUT_MS
+        if port_uuid is not None and detach_port(ovsdb, port_uuid, sync_ms):
+            log.info("removed OVS port %s (%s)", state.representor, port_uuid)
+
+
+def _detach_or_record_stale(inv: Invocation, state: AttachmentState) -> None:
+    try:
+        detach_attachment_port(state)
+    except OvsdbUnavailable as exc:
+        inv.store.record_stale_port(stale_port_of(state))
+        log.warning(
+            "OVSDB unreachable (%s): OVS port %s stays on %s, recorded as stale for the next ADD of it or GC",
+            exc,
+            state.representor,
+            state.bridge,
+        )
+    except OvsdbError as exc:
+        raise ovs_failure(f"removing port {state.representor}", exc) from None
 
 
 def _ipam_environ(inv: Invocation, state: AttachmentState | None) -> dict[str, str]:
@@ -54,20 +75,49 @@ def _ipam_environ(inv: Invocation, state: AttachmentState | None) -> dict[str, s
     return environ
 
 
+def _vf_nowhere(inv: Invocation, state: AttachmentState, exc: VfNowhere) -> None:
+    """Try again later while the VF may still come home; past the grace, let it go."""
+    now = time.time()
+    if state.vf_missing_since is None:
+        state.vf_missing_since = now
+        inv.store.save(state)
+    waited = now - state.vf_missing_since
+    if waited < VF_RETURN_GRACE_SECONDS:
+        raise CNIError(
+            TRY_AGAIN_LATER,
+            f"{exc}: the pod's namespace may still be tearing down; try again",
+            f"waited {waited:.0f} of {VF_RETURN_GRACE_SECONDS:.0f} s",
+        )
+    log.error(
+        "%s after %.0f s: forgetting the attachment, VF and representor %s left as they are",
+        exc,
+        waited,
+        state.representor,
+    )
+
+
 def teardown(inv: Invocation, state: AttachmentState) -> None:
     """Undo everything ADD may have done for this state, in reverse order of ADD."""
-    _detach_from_ovs(state)
-    ipam_type = _stored_ipam_type(state) if state.ipam_stdin else None
+    sysfs = Sysfs(inv.conf.sysfs_root)
+    netns_path = inv.env.netns or state.netns
     release = None
-    if ipam_type:
-        release = IpamCall(ipam_type, "DEL", state.ipam_stdin.encode(), inv.env.path, _ipam_environ(inv, state))
     host_fd = open_host_netns()
     try:
         with Netlink() as host:
-            netns_path = inv.env.netns or state.netns
-            if not return_vf(host, host_fd, Sysfs(inv.conf.sysfs_root), state, netns_path):
-                log.warning("VF %s is in no namespace we can see; left where it is", state.device_id)
-            restore_representor(host, state)
+            try:
+                locate_vf(host, sysfs, state, netns_path)
+                vf_lost = False
+            except VfNowhere as exc:
+                _vf_nowhere(inv, state, exc)
+                vf_lost = True
+            _detach_or_record_stale(inv, state)
+            ipam_type = _stored_ipam_type(state) if state.ipam_stdin else None
+            if ipam_type:
+                release = IpamCall(ipam_type, "DEL", state.ipam_stdin.encode(), inv.env.path, _ipam_environ(inv, state))
+            if not vf_lost and return_vf(host, host_fd, sysfs, state, netns_path):
+                restore_representor(host, state)
+            else:
+                log.warning("VF %s is not home: representor %s left untouched", state.device_id, state.representor)
     finally:
         os.close(host_fd)
         if release is not None:
@@ -77,10 +127,14 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
 
 
 def forget_attachment(inv: Invocation, state: AttachmentState) -> None:
-    """Undo an attachment and drop every record of it; the caller holds its locks."""
+    """Undo an attachment and drop every record of it; the caller holds its locks.
+
+    The state goes before the claim: while a state file exists, so does its
+    claim, and no other pod can be given the VF.
+    """
     teardown(inv, state)
-    inv.store.release_device(state.device_id, state.key)
     inv.store.remove(state.key)
+    inv.store.release_device(state.device_id, state.key)
 
 
 def _stored_ipam_type(state: AttachmentState) -> str | None:
@@ -98,7 +152,12 @@ def cmd_del(inv: Invocation) -> None:
         if state is None:
             # Nothing of ours is recorded (a DEL without ADD, or a second DEL).
             # IPAM releases are idempotent; give the lease back in case ADD
-            # died after IPAM but before it could write anything.
+            # died after IPAM but before it could write anything, and drop a
+            # claim ADD wrote before it died (it guards no state).
+            for device_id, holder in store.claims().items():
+                if holder == key:
+                    with store.lock_device(device_id):
+                        store.release_device(device_id, key)
             if inv.conf.ipam and inv.env.path:
                 try:
                     invoke_ipam(inv.conf.ipam["type"], "DEL", inv.conf.raw, inv.env.path, _ipam_environ(inv, None))

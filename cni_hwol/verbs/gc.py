@@ -1,7 +1,9 @@
 """GC (CNI 1.1): remove every attachment of this network the runtime no longer lists.
 
 Attachments are found in the state directory and, for ports whose state file
-was lost, among OVS ports carrying our owner marker.
+was lost, among OVS ports carrying our owner marker. Ports a DEL left while
+OVSDB was down (verbs/stale_ports.py) are removed too, as are VF claims whose
+ADD died before writing its state.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.ipam import speaks
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import detach_port, owned_ports
-from cni_hwol.verbs.common import Invocation, connect_ovsdb, ovs_failure
+from cni_hwol.verbs.common import VSWITCHD_SYNC_TIMEOUT_MS, Invocation, connect_ovsdb, ovs_failure
 from cni_hwol.verbs.delete import forget_attachment
+from cni_hwol.verbs.stale_ports import settle_stale_ports
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,7 @@ def cmd_gc(inv: Invocation) -> None:
             failures.append(f"{state.key.describe()}: {exc}")
     # Each step below runs whatever failed before it (OVSDB down, an attachment
     # that would not go): GC removes as much as it can and reports the rest.
+    _release_stateless_claims(inv, valid | remaining)
     try:
         _collect_orphan_ports(inv, valid | remaining)
     except CNIError as exc:
@@ -62,13 +66,28 @@ def _forward_to_ipam(inv: Invocation) -> None:
         log.info("IPAM plugin %s predates CNI 1.1: GC not delegated", ipam_type)
 
 
+def _release_stateless_claims(inv: Invocation, keep: set) -> None:
+    """Claims of this network whose ADD died between the claim and the state file."""
+    store = inv.store
+    for device_id, holder in store.claims().items():
+        if holder.network == inv.conf.name and (holder.container_id, holder.ifname) not in keep:
+            with store.lock_device(device_id):
+                if store.load(holder) is None:
+                    store.release_device(device_id, holder)
+
+
 def _collect_orphan_ports(inv: Invocation, keep: set) -> None:
-    """Ports we own for this network whose attachment is neither valid nor on record."""
+    """Ports we own for this network whose attachment is neither valid nor on record,
+    and ports a DEL recorded as stale (any network's: their attachment is gone)."""
     with connect_ovsdb(inv.conf.ovsdb_socket) as ovsdb:
         try:
+            for record in inv.store.stale_ports():
+                with inv.store.lock_device(record.device_id):  # not while an ADD of its VF runs
+                    settle_stale_ports(ovsdb, inv.store, [record], may_remove=lambda _: True)
             for port in owned_ports(ovsdb, inv.conf.name):
-                if port.attachment not in keep:
-                    detach_port(ovsdb, port.uuid)
+                if port.stale or port.attachment not in keep:
+                    # Wait for vswitchd to let the device go: its next user comes after.
+                    detach_port(ovsdb, port.uuid, VSWITCHD_SYNC_TIMEOUT_MS)
                     log.info("GC removed orphan OVS port %s of %s", port.name, port.attachment)
         except (OvsdbError, OvsdbUnavailable) as exc:
             raise ovs_failure("collecting orphan ports", exc) from None

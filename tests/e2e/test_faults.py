@@ -18,6 +18,7 @@ import pytest
 
 from cni_hwol.cni import errors
 from cni_hwol.crashpoints import ADD_STEPS, ENV
+from cni_hwol.ovsdb.ports import CONTAINER_ID_KEY, STALE_KEY
 from tests.simnode import leftovers
 
 REPO = Path(__file__).resolve().parents[2]
@@ -89,17 +90,46 @@ def test_add_after_a_crash_without_del_cleans_up_first(node):
     assert node.snapshot() == before
 
 
-def test_ovsdb_down_during_del_fails_so_the_runtime_retries(node):
+def without(snapshot: dict, *keys: str) -> dict:
+    """The snapshot without these keys, and without the bridge's own link: OVS sets
+    its MTU from its ports' when it reconfigures, which it does once the port goes."""
+    kept = {k: v for k, v in snapshot.items() if k not in keys}
+    kept["links"] = [link for link in snapshot["links"] if link[0] != "br-int"]
+    return kept
+
+
+@pytest.mark.parametrize("recovery", ["add-same-vf", "add-other-vf", "gc"])
+def test_ovsdb_down_during_del_finishes_del_and_leaves_the_port_stale(node, recovery):
     before = node.snapshot()
-    conf = node.netconf()
+    conf = node.netconf(mtu=9000)
     pod, vf = node.create_pod("p"), node.vf(0, 2)
     assert add(node, conf, pod, vf)[0] == 0
     node.ovs.stop_database()
-    status, body, _ = node.exec_plugin("DEL", conf, pod)
-    assert (status, body["code"]) == (1, errors.TRY_AGAIN_LATER)
-    assert node.pod_link(pod) is not None  # nothing was half-undone
+    status, body, stderr = node.exec_plugin("DEL", conf, pod)
+    assert status == 0, (body, stderr)  # the pod can terminate
     node.ovs.start_database()
-    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+    # VF home with its name, MAC and MTU, representor restored, lease released,
+    # state and claim gone; only the port stays, recorded as stale.
+    after_del = node.snapshot()
+    assert without(after_del, "ports", "state") == without(before, "ports", "state")
+    assert after_del["ports"] == [vf.rep_name]
+    assert after_del["state"] == [f"stale-ports/{vf.rep_name}.json"]
+
+    second = node.create_pod("q")
+    if recovery == "add-same-vf":
+        assert add(node, conf, second, vf)[0] == 0  # replaces the stale port
+        assert node.ovs.column("Port", vf.rep_name, "external_ids")[CONTAINER_ID_KEY] == second.container_id
+        assert node.exec_plugin("DEL", conf, second)[0] == 0
+    elif recovery == "add-other-vf":
+        other = node.vf(1, 2)
+        assert add(node, conf, second, other)[0] == 0  # marks the stale port for everyone to see
+        ids = node.ovs.column("Port", vf.rep_name, "external_ids")
+        assert ids[STALE_KEY] and ids[CONTAINER_ID_KEY] == pod.container_id
+        assert sorted(node.ovs.ports("br-int")) == sorted([vf.rep_name, other.rep_name])
+        assert node.exec_plugin("DEL", conf, second)[0] == 0
+        assert node.ovs.ports("br-int") == [vf.rep_name]
+    status, body, stderr = node.exec_plugin("GC", {**conf, "cniVersion": "1.1.0", "cni.dev/valid-attachments": []})
+    assert status == 0, (body, stderr)
     assert node.snapshot() == before
 
 
@@ -134,6 +164,7 @@ def test_representor_gone_before_del(node):
     expected = without_links(node.snapshot(), {vf.vf_name, vf.rep_name})
     assert add(node, conf, pod, vf)[0] == 0
     node.sh(f"ip link del {vf.rep_name}")  # takes the VF (a veth) with it, as a driver unbind would
+    (node.sysfs_root / "bus/pci/devices" / vf.pci / "driver").unlink()  # and so sysfs says
     delete(node, conf, pod)
     assert node.snapshot() == expected  # port, lease and state gone; the rest as before
 

@@ -247,6 +247,7 @@ def test_add_attaches_the_devlink_representor_to_a_kernel_datapath_bridge(knode,
     assert done.returncode == 0, done.stderr
     assert rep not in knode.ovs.ports("br-int")
     assert sh("ip", "-br", "link", "show", "vf1x2").startswith("vf1x2")  # home under its own name
+    assert feature_state(rep, "hw-tc-offload") == "off"  # DEL turned it off again
     assert knode.snapshot(pod) == before
 
 

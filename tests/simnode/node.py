@@ -242,8 +242,10 @@ class SimNode:
                 self.sh(f"ip link add {vf_name} type veth peer name {rep_name}")
                 # Node preparation brings representors up (as OVS would anyway).
                 self.sh(f"ip link set {rep_name} up")
-                # The alias is the rig's own label for acting out the kernel;
-                # the plugin never reads it.
+                # The alias is the rig's label for acting out the kernel, and
+                # stands in for the PCI parent a veth lacks: the plugin reads
+                # it only for links without a parent (a real VF always has
+                # one), to find a VF a pod renamed (vf_moves.pci_function_of).
                 self.sh(f"ip link set {vf_name} alias {pci}")
                 self.vfs.append(VfPair(pf, vf, pci, vf_name, rep_name))
 

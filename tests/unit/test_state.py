@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -63,7 +65,7 @@ def test_no_temp_files_are_left_behind(tmp_path):
     store = StateStore(str(tmp_path))
     for n in range(5):
         store.save(make_state(vf_index=n))
-    assert [p.name for p in (tmp_path / "attachments/hwol").iterdir()] == ["c1--net1.json"]
+    assert [p.name for p in (tmp_path / "attachments/hwol").iterdir()] == ["c1:net1.json"]
 
 
 def test_keys_that_would_escape_the_directory_are_refused(tmp_path):
@@ -97,3 +99,33 @@ def test_no_shell_anywhere_in_the_plugin():
         text = path.read_text()
         for forbidden in ("shell=True", "os.system(", "os.popen(", " eval(", " exec("):
             assert forbidden not in text, f"{forbidden} in {path}"
+
+
+def test_attachment_names_are_unambiguous(tmp_path):
+    store = StateStore(str(tmp_path))
+    one = make_state(container_id="a--b", ifname="c", device_id="0000:04:00.1")
+    other = make_state(container_id="a", ifname="b--c", device_id="0000:04:00.2")
+    store.save(one)
+    store.save(other)
+    assert store.load(one.key) == one
+    assert store.load(other.key) == other
+    store.remove(one.key)
+    assert store.load(other.key) == other
+    assert store.all_attachments() == [other]
+
+
+def test_state_files_named_by_an_older_release_are_still_found(tmp_path):
+    store = StateStore(str(tmp_path))
+    legacy = make_state(container_id="a", ifname="b--c")
+    (tmp_path / "attachments/hwol").mkdir(parents=True)
+    legacy_path = tmp_path / "attachments/hwol/a--b--c.json"
+    legacy_path.write_text(json.dumps(asdict(legacy)))
+    assert store.load(legacy.key) == legacy
+    assert store.load(AttachmentKey("hwol", "a--b", "c")) is None  # the same old name, not this attachment's
+    assert store.all_attachments() == [legacy]
+    store.save(legacy)  # rewritten under the new name: still one file
+    assert [p.name for p in (tmp_path / "attachments/hwol").iterdir()] == ["a:b--c.json"]
+    legacy_path.write_text(json.dumps(asdict(legacy)))
+    store.remove(legacy.key)
+    assert not list((tmp_path / "attachments/hwol").iterdir())
+    assert store.load(legacy.key) is None
