@@ -60,7 +60,7 @@ def test_a_netconf_naming_no_node_key_runs_on_the_node_file_settings(node):
     # The node's OVSDB, bridge, sysfs, state directory and log file, none named by the netconf.
     assert node.ovs.ports(node.bridge) == [node.vf(0, 0).rep_name]
     assert node.snapshot()["state"] == [
-        "attachments/hwol/" + pod.container_id + "--net1.json",
+        "attachments/hwol/" + pod.container_id + ":net1.json",
         "devices/0000:04:00.0.json",
     ]
     assert f"ADD {pod.container_id} net1" in node.log_file.read_text()

@@ -97,6 +97,7 @@ def test_offload_status_when_tc_fails(node):
     pod, vf = node.create_pod("p"), node.vf(1, 0)
     node.cnitool_run("add", pod, vf.pci)
     node.sh(f"ip link del {vf.rep_name}")  # the representor is gone: tc has nothing to show
+    (node.sysfs_root / "bus/pci/devices" / vf.pci / "driver").unlink()  # its VF (a veth) went too, as on an unbind
     status, report, _ = run_tool(node, "offload-status", "--ovs-rundir", str(node.ovs.dir))
     tc = checks(report)[f"default/p ({pod.container_id[:12]}/net1): tc filters in hardware"]
     assert status == 1 and not tc["ok"] and tc["detail"].startswith("tc exited")
