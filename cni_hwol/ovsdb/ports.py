@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, from_ovs_map, from_ovs_set, ovs_map
+from cni_hwol.ovsdb.port_options import OfportTaken, PortOptions, holders_of_ofport
 
 log = logging.getLogger(__name__)
 
@@ -72,24 +73,30 @@ def attach_port(
     name: str,
     interface_ids: dict[str, str],
     port_ids: dict[str, str],
-    vlan: int | None,
+    options: PortOptions,
 ) -> str:
     """Add a system port for netdev `name` to `bridge`; answers the Port uuid."""
     port_row: dict = {
         "name": name,
         "interfaces": ["named-uuid", "iface"],
         "external_ids": ovs_map({**port_ids, OWNER_KEY: OWNER_VALUE}),
+        **options.port_columns(),
     }
-    if vlan is not None:
-        port_row["tag"] = vlan
+    ofport_free = options.ofport_free()  # before the insert, which would match itself
     try:
         results = client.transact(
             _bridge_exists(bridge),
+            *ofport_free,
             {
                 "op": "insert",
                 "table": "Interface",
                 "uuid-name": "iface",
-                "row": {"name": name, "type": "", "external_ids": ovs_map({**interface_ids, OWNER_KEY: OWNER_VALUE})},
+                "row": {
+                    "name": name,
+                    "type": "",
+                    "external_ids": ovs_map({**interface_ids, OWNER_KEY: OWNER_VALUE}),
+                    **options.interface_columns(),
+                },
             },
             {"op": "insert", "table": "Port", "uuid-name": "port", "row": port_row},
             {
@@ -103,10 +110,12 @@ def attach_port(
     except OvsdbError as exc:
         if exc.op_index == 0:
             raise BridgeMissing(bridge) from None
+        if exc.op_index is not None and exc.op_index <= len(ofport_free) and options.ofport_request is not None:
+            raise OfportTaken(options.ofport_request, holders_of_ofport(client, options.ofport_request)) from None
         if exc.error == "constraint violation" and "index" in exc.details:
             raise PortNameTaken(name) from None
         raise
-    return results[2]["uuid"][1]
+    return results[2 + len(ofport_free)]["uuid"][1]
 
 
 def detach_port(client: OvsdbClient, port_uuid: str, sync_timeout_ms: int = 0) -> bool:

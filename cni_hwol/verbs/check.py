@@ -11,6 +11,7 @@ from cni_hwol.linux.links import Netlink
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import port_on_bridge
 from cni_hwol.verbs.common import Invocation, connect_ovsdb, open_pod_netns, ovs_failure
+from cni_hwol.verbs.port_verify import check_port_options
 from cni_hwol.verbs.vf_moves import is_vf
 
 
@@ -52,3 +53,4 @@ def cmd_check(inv: Invocation) -> None:
         raise CNIError(OVS_ERROR, f"representor {state.representor} is not a port of bridge {state.bridge}")
     if not port.belongs_to(env.container_id, env.ifname):
         raise CNIError(OVS_ERROR, f"OVS port {state.representor} belongs to another attachment: {port.external_ids}")
+    check_port_options(state)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cni_hwol.cni.errors import NOT_AVAILABLE, CNIError
+from cni_hwol.cni.netconf import AUTO_BRIDGE
 from cni_hwol.ipam import find_plugin
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.verbs.common import Invocation
@@ -19,7 +20,7 @@ def cmd_status(inv: Invocation) -> None:
         raise CNIError(
             NOT_AVAILABLE, f"Open vSwitch database at {conf.ovsdb_socket} is unreachable", str(exc)
         ) from None
-    if not rows:
+    if not rows and conf.bridge != AUTO_BRIDGE:  # with "auto", an answer from OVSDB is enough
         raise CNIError(NOT_AVAILABLE, f"OVS bridge {conf.bridge} does not exist")
     if conf.ipam:
         try:
