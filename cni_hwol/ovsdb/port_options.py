@@ -21,7 +21,7 @@ OFPORT_WAIT_MS = 5000
 
 class OfportTaken(Exception):
     def __init__(self, ofport: int, holders: list[str]) -> None:
-        super().__init__(f"ofport {ofport} is taken by {', '.join(holders) or 'another interface'}")
+        super().__init__(f"ofport {ofport} is taken by {', '.join(holders)}")
         self.ofport = ofport
         self.holders = holders
 
