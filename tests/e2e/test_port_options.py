@@ -148,6 +148,16 @@ def test_an_ofport_ovs_gave_otherwise_is_reported(node):
             raise AssertionError("verify_ofport accepted an ofport OVS gave otherwise")
 
 
+def test_add_fails_and_rolls_back_when_ovs_does_not_give_the_requested_ofport(node):
+    node.ovs._kill("ovs-vswitchd")  # the database stays: the port is recorded, never numbered
+    before = node.snapshot()
+    pod, vf = node.create_pod("p"), node.vf(0, 0)
+    status, body, _ = node.exec_plugin("ADD", node.netconf(deviceID=vf.pci, ofport_request=9), pod)
+    assert status == 1 and body["code"] == 101, body
+    assert body["msg"] == f"'ofport_request' 9 not honoured: OVS gave {vf.rep_name} ofport none, not the requested 9"
+    assert node.snapshot() == before
+
+
 def _state_bridge(node, pod) -> str:
     path = node.state_dir / "attachments" / "hwol" / f"{pod.container_id}--net1.json"
     return json.loads(path.read_text())["bridge"]
