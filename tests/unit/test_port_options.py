@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cni_hwol.cni.errors import INVALID_NETCONF, CNIError
 from cni_hwol.cni.netconf import parse_netconf
@@ -90,3 +92,24 @@ def test_a_master_that_is_no_bond_is_no_uplink(tmp_path):
     (fake.root / "class/net/ovs-system").mkdir()  # an OVS kernel-datapath port's master
     (fake.root / "class/net/ens1f0np0/master").symlink_to("../ovs-system")
     assert uplinks(Sysfs(str(fake.root)), "ens1f0np0") == ["ens1f0np0"]
+
+
+_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5000) | st.floats(allow_nan=False) | st.sampled_from(["auto", "br-a"]),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(["id", "minID", "maxID", "x"]), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["vlan", "trunk", "ofport_request", "bridge", "bridges"]), _values))
+def test_any_port_options_parse_or_raise_code_7(keys):
+    try:
+        parsed = parse_netconf(conf(**keys))
+    except CNIError as exc:
+        assert exc.code == INVALID_NETCONF and exc.msg
+    else:
+        assert list(parsed.trunk) == sorted(set(parsed.trunk)) and all(0 <= v <= 4095 for v in parsed.trunk)
