@@ -5,6 +5,8 @@ on the Interface row (ofport_request, and the ofport ovs-vswitchd assigns).
 OVS never refuses a taken ofport_request, it silently gives the port another
 number, so the attach transaction carries waits that fail it when another
 Interface already has that number, and the number is read back afterwards.
+OpenFlow numbers are per bridge: holders on other bridges, once seen, are
+named in the waits as expected rows, so they do not count as a conflict.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ OFPORT_WAIT_MS = 5000
 
 class OfportTaken(Exception):
     def __init__(self, ofport: int, holders: list[str]) -> None:
-        super().__init__(f"ofport {ofport} is taken by {', '.join(holders)}")
+        super().__init__(f"ofport {ofport} is taken by {', '.join(holders) or 'an interface that just took it'}")
         self.ofport = ofport
         self.holders = holders
 
@@ -79,33 +81,63 @@ class PortOptions:
         """Columns of the Interface row to insert."""
         return {"ofport_request": self.ofport_request} if self.ofport_request is not None else {}
 
-    def ofport_free(self) -> list[dict[str, Any]]:
-        """Waits that fail the transaction at once when another Interface holds the number."""
+    def ofport_free(self, elsewhere: OfportHolders | None = None) -> list[dict[str, Any]]:
+        """Waits that fail the transaction at once when an Interface other than
+        those `elsewhere` (on other bridges) requested or holds the number."""
         if self.ofport_request is None:
             return []
-        return [_no_interface_with(column, self.ofport_request) for column in ("ofport_request", "ofport")]
+        return [
+            _only_interfaces_with(column, self.ofport_request, elsewhere.uuids[column] if elsewhere else ())
+            for column in OFPORT_COLUMNS
+        ]
 
 
-def _no_interface_with(column: str, value: int) -> dict[str, Any]:
+OFPORT_COLUMNS = ("ofport_request", "ofport")
+
+
+def _only_interfaces_with(column: str, value: int, uuids: tuple[str, ...]) -> dict[str, Any]:
     return {
         "op": "wait",
         "table": "Interface",
         "timeout": 0,
         "where": [[column, "==", value]],
-        "columns": ["name"],
+        "columns": ["_uuid"],
         "until": "==",
-        "rows": [],
+        "rows": [{"_uuid": ["uuid", uuid]} for uuid in uuids],
     }
 
 
-def holders_of_ofport(client: OvsdbClient, ofport: int) -> list[str]:
-    """Names of the Interfaces that requested or hold this OpenFlow port number."""
-    selects = [
-        {"op": "select", "table": "Interface", "where": [[column, "==", ofport]], "columns": ["name"]}
-        for column in ("ofport_request", "ofport")
-    ]
-    names = {row["name"] for result in client.transact(*selects) for row in result["rows"]}
-    return sorted(names)
+@dataclass(frozen=True)
+class OfportHolders:
+    """The Interfaces that requested or hold an OpenFlow port number, by where they are."""
+
+    on_bridge: tuple[str, ...]  # names of those on the bridge in question: a conflict
+    uuids: dict[str, tuple[str, ...]]  # column -> uuids of those elsewhere: no conflict
+
+
+def ofport_holders(client: OvsdbClient, bridge: str, ofport: int) -> OfportHolders:
+    """Who requested or holds `ofport`, and which of them sit on `bridge` (one read)."""
+    *by_column, bridge_result, port_result = client.transact(
+        *(
+            {"op": "select", "table": "Interface", "where": [[column, "==", ofport]], "columns": ["_uuid", "name"]}
+            for column in OFPORT_COLUMNS
+        ),
+        {"op": "select", "table": "Bridge", "where": [["name", "==", bridge]], "columns": ["ports"]},
+        {"op": "select", "table": "Port", "where": [], "columns": ["_uuid", "interfaces"]},
+    )
+    bridge_ports = {uuid[1] for row in bridge_result["rows"] for uuid in from_ovs_set(row["ports"])}
+    on_bridge = {
+        uuid[1]
+        for port in port_result["rows"]
+        if port["_uuid"][1] in bridge_ports
+        for uuid in from_ovs_set(port["interfaces"])
+    }
+    names, elsewhere = set(), {}
+    for column, result in zip(OFPORT_COLUMNS, by_column, strict=True):
+        rows = result["rows"]
+        names |= {row["name"] for row in rows if row["_uuid"][1] in on_bridge}
+        elsewhere[column] = tuple(row["_uuid"][1] for row in rows if row["_uuid"][1] not in on_bridge)
+    return OfportHolders(tuple(sorted(names)), elsewhere)
 
 
 def _single(value: Any) -> Any:

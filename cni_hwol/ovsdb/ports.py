@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, from_ovs_map, from_ovs_set, ovs_map
-from cni_hwol.ovsdb.port_options import OfportTaken, PortOptions, holders_of_ofport
+from cni_hwol.ovsdb.port_options import OfportHolders, OfportTaken, PortOptions, ofport_holders
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +74,20 @@ def attach_port(
     interface_ids: dict[str, str],
     port_ids: dict[str, str],
     options: PortOptions,
+    ofport_elsewhere: OfportHolders | None = None,
 ) -> str:
-    """Add a system port for netdev `name` to `bridge`; answers the Port uuid."""
+    """Add a system port for netdev `name` to `bridge`; answers the Port uuid.
+
+    ofport_elsewhere: the Interfaces on other bridges known to have the
+    requested ofport (OpenFlow numbers are per bridge, so they may).
+    """
     port_row: dict = {
         "name": name,
         "interfaces": ["named-uuid", "iface"],
         "external_ids": ovs_map({**port_ids, OWNER_KEY: OWNER_VALUE}),
         **options.port_columns(),
     }
-    ofport_free = options.ofport_free()  # before the insert, which would match itself
+    ofport_free = options.ofport_free(ofport_elsewhere)  # before the insert, which would match itself
     try:
         results = client.transact(
             _bridge_exists(bridge),
@@ -111,7 +116,11 @@ def attach_port(
         if exc.op_index == 0:
             raise BridgeMissing(bridge) from None
         if exc.op_index is not None and exc.op_index <= len(ofport_free) and options.ofport_request is not None:
-            raise OfportTaken(options.ofport_request, holders_of_ofport(client, options.ofport_request)) from None
+            holders = ofport_holders(client, bridge, options.ofport_request)
+            if holders.on_bridge or ofport_elsewhere is not None:
+                raise OfportTaken(options.ofport_request, list(holders.on_bridge)) from None
+            # Only other bridges have the number: again, expecting exactly those.
+            return attach_port(client, bridge, name, interface_ids, port_ids, options, holders)
         if exc.error == "constraint violation" and "index" in exc.details:
             raise PortNameTaken(name) from None
         raise
