@@ -176,7 +176,10 @@ def _validate_bridges(value: Any, bridge: Any) -> tuple[str, ...]:
     for name in value:
         if name == AUTO_BRIDGE:
             raise _bad(f"'bridges' must name bridges, not {AUTO_BRIDGE!r}")
-        _validate_bridge(name)
+        try:
+            _validate_bridge(name)
+        except CNIError as exc:
+            raise _bad(f"'bridges': {exc.msg}") from None
     return tuple(dict.fromkeys(value))
 
 

@@ -60,7 +60,7 @@ def test_vlan_mode_follows_vlan_and_trunk():
         ({"bridge": "auto", "bridges": []}, "'bridges'"),
         ({"bridge": "auto", "bridges": "br-a"}, "'bridges'"),
         ({"bridge": "auto", "bridges": ["auto"]}, "'bridges'"),
-        ({"bridge": "auto", "bridges": ["br/a"]}, "bridge"),
+        ({"bridge": "auto", "bridges": ["br/a"]}, "'bridges': bridge 'br/a'"),
     ],
 )
 def test_bad_port_options_are_code_7_naming_the_key(keys, named):
