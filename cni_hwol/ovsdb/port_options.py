@@ -23,7 +23,8 @@ OFPORT_WAIT_MS = 5000
 
 class OfportTaken(Exception):
     def __init__(self, ofport: int, holders: list[str]) -> None:
-        super().__init__(f"ofport {ofport} is taken by {', '.join(holders) or 'an interface that just took it'}")
+        taken = f"is taken by OVS interface {', '.join(holders)}" if holders else "was taken while ADD ran"
+        super().__init__(f"'ofport_request' {ofport} {taken}")
         self.ofport = ofport
         self.holders = holders
 

@@ -89,8 +89,7 @@ def _attach(inv: Invocation, state: AttachmentState, device_id: str) -> str:
             raise CNIError(OVS_ERROR, f"OVS bridge {state.bridge} does not exist in {inv.conf.ovsdb_socket}") from None
         except OfportTaken as exc:
             # The config is valid; this node's OVS is what conflicts (101, not 7).
-            holders = ", ".join(exc.holders) or "another interface"
-            raise CNIError(OVS_ERROR, f"'ofport_request' {exc.ofport} is taken by OVS interface {holders}") from None
+            raise CNIError(OVS_ERROR, str(exc)) from None
         except (OvsdbError, OvsdbUnavailable) as exc:
             raise ovs_failure(f"adding port {state.representor} to {state.bridge}", exc) from None
 
