@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cni_hwol.cni.errors import OVS_ERROR, CNIError
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
-from cni_hwol.ovsdb.port_options import OfportMismatch, PortOptions, read_port_options, verify_ofport
+from cni_hwol.ovsdb.port_options import OfportMismatch, PortOptions, verify_ofport
 from cni_hwol.state import AttachmentState
 from cni_hwol.verbs.common import connect_ovsdb, ovs_failure
 
@@ -23,16 +23,11 @@ def verify_assigned_ofport(state: AttachmentState) -> None:
             raise ovs_failure(f"reading the ofport of {state.representor}", exc) from None
 
 
-def check_port_options(state: AttachmentState) -> None:
-    """CHECK: the port's tag, trunks, VLAN mode and ofport are what ADD set."""
+def check_port_options(state: AttachmentState, found: tuple[PortOptions, int | None] | None) -> None:
+    """CHECK: the port's tag, trunks, VLAN mode and ofport (as read_port_options found them) are what ADD set."""
     if state.port_options is None:
         return  # a state file from before these options were recorded
     expected = PortOptions.from_state(state.port_options)
-    with connect_ovsdb(state.ovsdb_socket) as ovsdb:
-        try:
-            found = read_port_options(ovsdb, state.representor)
-        except (OvsdbError, OvsdbUnavailable) as exc:
-            raise ovs_failure(f"reading port {state.representor}", exc) from None
     if found is None:
         raise CNIError(OVS_ERROR, f"OVS port {state.representor} has no Port or Interface row")
     actual, ofport = found
