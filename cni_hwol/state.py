@@ -66,6 +66,7 @@ class AttachmentState:
     pod_mac: str = ""
     pod_mtu: int = 0
     port_uuid: str | None = None
+    port_options: dict[str, Any] | None = None  # PortOptions as ADD set them; None in older state files
     ipam_stdin: str = ""  # the netconf IPAM saw on ADD, so DEL releases the same lease
     pod_args: dict[str, str] = field(default_factory=dict)
     vf_altnames: list[str] = field(default_factory=list)  # the VF's host altnames before ADD, restored by DEL

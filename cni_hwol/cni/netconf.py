@@ -16,6 +16,7 @@ from cni_hwol.cni.errors import DECODE_FAILURE, INVALID_NETCONF, CNIError
 from cni_hwol.cni.versions import require_supported
 
 DEFAULT_BRIDGE = "br-int"
+AUTO_BRIDGE = "auto"  # the bridge holding the VF's uplink, found on ADD
 DEFAULT_OVSDB_SOCKET = "unix:/var/run/openvswitch/db.sock"
 DEFAULT_STATE_DIR = "/var/lib/cni/cni-hwol"
 DEFAULT_SYSFS_ROOT = "/sys"
@@ -50,6 +51,9 @@ class NetConf:
     prev_result: dict[str, Any] | None = None
     runtime_config: dict[str, Any] = field(default_factory=dict)
     valid_attachments: tuple[dict[str, Any], ...] | None = None  # GC only
+    trunk: tuple[int, ...] = ()  # VLAN ids, expanded and sorted
+    ofport_request: int | None = None
+    bridges: tuple[str, ...] = ()  # with bridge "auto": the bridges it may choose
     raw: bytes = b""  # passed unchanged to the IPAM plugin
 
 
@@ -138,6 +142,64 @@ def _not_json(constant: str) -> None:
     raise ValueError(f"{constant} is not a JSON number")
 
 
+def _vlan_id(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 4095:
+        raise _bad(f"{where} must be a VLAN id 0..4095, got {json.dumps(value)[:32]}")
+    return value
+
+
+def _validate_trunk(value: Any) -> tuple[int, ...]:
+    """ovs-cni's shape: [{"id": N} | {"minID": A, "maxID": B}], ranges expanded, duplicates merged."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _bad('\'trunk\' must be a list of {"id": N} or {"minID": A, "maxID": B}')
+    ids: set[int] = set()
+    for index, item in enumerate(value):
+        where = f"trunk[{index}]"
+        if not isinstance(item, dict) or not item or set(item) - {"id", "minID", "maxID"}:
+            raise _bad(f'{where} must be {{"id": N}} or {{"minID": A, "maxID": B}}')
+        if "id" in item:
+            ids.add(_vlan_id(item["id"], f"{where}.id"))
+        if "minID" in item or "maxID" in item:
+            if "minID" not in item or "maxID" not in item:
+                raise _bad(f"{where} needs both minID and maxID")
+            low, high = _vlan_id(item["minID"], f"{where}.minID"), _vlan_id(item["maxID"], f"{where}.maxID")
+            if low > high:
+                raise _bad(f"{where}.minID {low} is above its maxID {high}")
+            ids.update(range(low, high + 1))
+    return tuple(sorted(ids))
+
+
+def _validate_bridges(value: Any, bridge: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not value or not all(isinstance(b, str) for b in value):
+        raise _bad("'bridges' must be a non-empty list of bridge names")
+    if bridge != AUTO_BRIDGE:
+        raise _bad(f'\'bridges\' only applies with "bridge": "{AUTO_BRIDGE}"')
+    for name in value:
+        if name == AUTO_BRIDGE:
+            raise _bad(f"'bridges' must name bridges, not {AUTO_BRIDGE!r}")
+        try:
+            _validate_bridge(name)
+        except CNIError as exc:
+            raise _bad(f"'bridges': {exc.msg}") from None
+    return tuple(dict.fromkeys(value))
+
+
+def _port_options(conf: dict) -> dict[str, Any]:
+    """trunk, ofport_request and bridges: the OVS port as ovs-cni users configure it."""
+    ofport_request = _typed(conf, "ofport_request", int)
+    if ofport_request is not None and not 1 <= ofport_request <= 65279:
+        raise _bad(f"'ofport_request' {ofport_request} is outside 1..65279 (OVS's range)")
+    return {
+        "trunk": _validate_trunk(conf.get("trunk")),
+        "ofport_request": ofport_request,
+        "bridges": _validate_bridges(conf.get("bridges"), conf.get("bridge", DEFAULT_BRIDGE)),
+    }
+
+
 def decode_stdin(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_STDIN_BYTES:
         raise CNIError(DECODE_FAILURE, f"network configuration is larger than {MAX_STDIN_BYTES} bytes")
@@ -198,6 +260,7 @@ def parse_netconf(data: bytes) -> NetConf:
         prev_result=_typed(conf, "prevResult", dict),
         runtime_config=_typed(conf, "runtimeConfig", dict, {}),
         valid_attachments=_validate_valid_attachments(conf.get("cni.dev/valid-attachments")),
+        **_port_options(conf),
         raw=data,
     )
 

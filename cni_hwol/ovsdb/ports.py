@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, from_ovs_map, from_ovs_set, ovs_map
+from cni_hwol.ovsdb.port_options import OfportHolders, OfportTaken, PortOptions, ofport_holders
 
 log = logging.getLogger(__name__)
 
@@ -107,24 +108,35 @@ def attach_port(
     name: str,
     interface_ids: dict[str, str],
     port_ids: dict[str, str],
-    vlan: int | None,
+    options: PortOptions,
+    ofport_elsewhere: OfportHolders | None = None,
 ) -> str:
-    """Add a system port for netdev `name` to `bridge`; answers the Port uuid."""
+    """Add a system port for netdev `name` to `bridge`; answers the Port uuid.
+
+    ofport_elsewhere: the Interfaces on other bridges known to have the
+    requested ofport (OpenFlow numbers are per bridge, so they may).
+    """
     port_row: dict = {
         "name": name,
         "interfaces": ["named-uuid", "iface"],
         "external_ids": ovs_map({**port_ids, OWNER_KEY: OWNER_VALUE}),
+        **options.port_columns(),
     }
-    if vlan is not None:
-        port_row["tag"] = vlan
+    ofport_free = options.ofport_free(ofport_elsewhere)  # before the insert, which would match itself
     try:
         results = client.transact(
             _bridge_exists(bridge),
+            *ofport_free,
             {
                 "op": "insert",
                 "table": "Interface",
                 "uuid-name": "iface",
-                "row": {"name": name, "type": "", "external_ids": ovs_map({**interface_ids, OWNER_KEY: OWNER_VALUE})},
+                "row": {
+                    "name": name,
+                    "type": "",
+                    "external_ids": ovs_map({**interface_ids, OWNER_KEY: OWNER_VALUE}),
+                    **options.interface_columns(),
+                },
             },
             {"op": "insert", "table": "Port", "uuid-name": "port", "row": port_row},
             {
@@ -138,10 +150,16 @@ def attach_port(
     except OvsdbError as exc:
         if exc.op_index == 0:
             raise BridgeMissing(bridge) from None
+        if exc.op_index is not None and exc.op_index <= len(ofport_free) and options.ofport_request is not None:
+            holders = ofport_holders(client, bridge, options.ofport_request)
+            if holders.on_bridge or ofport_elsewhere is not None:
+                raise OfportTaken(options.ofport_request, list(holders.on_bridge)) from None
+            # Only other bridges have the number: again, expecting exactly those.
+            return attach_port(client, bridge, name, interface_ids, port_ids, options, holders)
         if exc.error == "constraint violation" and "index" in exc.details:
             raise PortNameTaken(name) from None
         raise
-    return results[2]["uuid"][1]
+    return results[2 + len(ofport_free)]["uuid"][1]
 
 
 def detach_port(client: OvsdbClient, port_uuid: str, sync_timeout_ms: int = 0) -> bool:

@@ -23,6 +23,7 @@ from cni_hwol.linux.addressing import add_addresses, add_routes
 from cni_hwol.linux.announce import enable_announcements
 from cni_hwol.linux.links import Netlink, ipv6_disabled
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
+from cni_hwol.ovsdb.port_options import OfportTaken, PortOptions
 from cni_hwol.ovsdb.ports import BridgeMissing, PortNameTaken, attach_port, detach_port, find_port
 from cni_hwol.state import AttachmentState
 from cni_hwol.undo import Rollback
@@ -35,7 +36,9 @@ from cni_hwol.verbs.common import (
     plugin_external_ids,
 )
 from cni_hwol.verbs.delete import detach_attachment_port, forget_attachment
+from cni_hwol.verbs.port_verify import verify_assigned_ofport
 from cni_hwol.verbs.stale_ports import settle_stale_ports
+from cni_hwol.verbs.uplink_bridge import choose_bridge
 from cni_hwol.verbs.vf_moves import (
     host_vf_link,
     move_vf,
@@ -78,9 +81,10 @@ def _settle_stale_ports(inv: Invocation, ovsdb: OvsdbClient, representor: str) -
 def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_id: str) -> str:
     ids = plugin_external_ids(inv, device_id)
     interface_ids = {**render_external_ids(inv.conf, inv.env), **ids}
+    options = PortOptions.from_state(state.port_options or {})
     try:
         try:
-            return attach_port(ovsdb, inv.conf.bridge, state.representor, interface_ids, ids, inv.conf.vlan)
+            return attach_port(ovsdb, state.bridge, state.representor, interface_ids, ids, options)
         except PortNameTaken:
             # A port for this representor is left from an earlier attachment
             # of the same VF (we hold the VF, so it cannot be live); replace
@@ -92,11 +96,14 @@ def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_
                     f"an OVS port named {state.representor} already exists and was not made by cni-hwol",
                 ) from None
             detach_port(ovsdb, port.uuid)
-            return attach_port(ovsdb, inv.conf.bridge, state.representor, interface_ids, ids, inv.conf.vlan)
+            return attach_port(ovsdb, state.bridge, state.representor, interface_ids, ids, options)
     except BridgeMissing:
-        raise CNIError(OVS_ERROR, f"OVS bridge {inv.conf.bridge} does not exist in {inv.conf.ovsdb_socket}") from None
+        raise CNIError(OVS_ERROR, f"OVS bridge {state.bridge} does not exist in {inv.conf.ovsdb_socket}") from None
+    except OfportTaken as exc:
+        # The config is valid; this node's OVS is what conflicts (101, not 7).
+        raise CNIError(OVS_ERROR, str(exc)) from None
     except (OvsdbError, OvsdbUnavailable) as exc:
-        raise ovs_failure(f"adding port {state.representor} to {inv.conf.bridge}", exc) from None
+        raise ovs_failure(f"adding port {state.representor} to {state.bridge}", exc) from None
 
 
 def _release_lease(inv: Invocation, lease: IpamCall) -> None:
@@ -160,6 +167,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             raise CNIError(DEVICE_ERROR, f"the pod already has an interface named {env.ifname}")
         mtu = conf.mtu or vf_link.mtu
         mac = requested_mac or (vf_link.mac if usable_mac(vf_link.mac) else random_mac())
+        bridge = choose_bridge(conf, vf, sysfs)
 
         # 2. Remember how things were, before changing any of them.
         ipam_request = _ipam_stdin(inv) if conf.ipam else b""
@@ -180,12 +188,13 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             representor_was_up=rep.up,
             representor_ipv6_disabled=ipv6_disabled(rep.name),
             representor_tc_offload_was_off=tc_offload_off(rep),
-            bridge=conf.bridge,
+            bridge=bridge,
             ovsdb_socket=conf.ovsdb_socket,
             pod_mac=mac,
             pod_mtu=mtu,
             ipam_stdin=ipam_request.decode(),
             pod_args={k: v for k, v in env.args.items() if k.startswith("K8S_POD_")},
+            port_options=PortOptions.requested(conf.vlan, conf.trunk, conf.ofport_request).to_state(),
         )
         # The claim first: a state file never exists without its claim, so no
         # other pod is given the VF while anything of this attachment is left.
@@ -231,11 +240,13 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
 
         # 5. The representor on the bridge. Once the request is sent the port is
         # "maybe attached" (a lost reply does not say whether OVSDB committed):
-        # its undo finds it by uuid, else by this attachment's marker.
+        # its undo finds it by uuid, else by this attachment's marker. OVS may
+        # number the port otherwise than ofport_request asked: read it back.
         with connect_ovsdb(conf.ovsdb_socket) as ovsdb:
             _settle_stale_ports(inv, ovsdb, rep.name)
             undo.push(f"remove OVS port {rep.name}", detach_attachment_port, state)
             state.port_uuid = _attach(inv, ovsdb, state, device_id)
+        verify_assigned_ofport(state)
         crash_point("ovs-attached")
 
         # 6. The lease's addresses on the VF, then the VF up (the kernel announces
@@ -266,6 +277,6 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         env.ifname,
         rep.name,
         rep_found.source,
-        conf.bridge,
+        bridge,
     )
     return body

@@ -9,8 +9,10 @@ from cni_hwol.cni.result import parse_result
 from cni_hwol.linux.addressing import missing_from
 from cni_hwol.linux.links import Netlink
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
+from cni_hwol.ovsdb.port_options import read_port_options
 from cni_hwol.ovsdb.ports import port_on_bridge
 from cni_hwol.verbs.common import Invocation, connect_ovsdb, open_pod_netns, ovs_failure
+from cni_hwol.verbs.port_verify import check_port_options
 from cni_hwol.verbs.vf_moves import is_vf
 
 
@@ -46,9 +48,11 @@ def cmd_check(inv: Invocation) -> None:
     with connect_ovsdb(state.ovsdb_socket) as ovsdb:
         try:
             port, held = port_on_bridge(ovsdb, state.bridge, state.representor)
+            found = read_port_options(ovsdb, state.representor)
         except (OvsdbError, OvsdbUnavailable) as exc:
             raise ovs_failure("reading the bridge", exc) from None
     if port is None or not held:
         raise CNIError(OVS_ERROR, f"representor {state.representor} is not a port of bridge {state.bridge}")
     if not port.belongs_to(env.container_id, env.ifname):
         raise CNIError(OVS_ERROR, f"OVS port {state.representor} belongs to another attachment: {port.external_ids}")
+    check_port_options(state, found)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from cni_hwol.cni.errors import LIMITED_CONNECTIVITY, NOT_AVAILABLE, CNIError
+from cni_hwol.cni.netconf import AUTO_BRIDGE
 from cni_hwol.ipam import find_plugin, speaks
 from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
@@ -29,7 +30,7 @@ def cmd_status(inv: Invocation) -> None:
         raise CNIError(
             NOT_AVAILABLE, f"Open vSwitch database at {conf.ovsdb_socket} is unreachable", str(exc)
         ) from None
-    if not rows:
+    if not rows and conf.bridge != AUTO_BRIDGE:  # with "auto", an answer from OVSDB is enough
         raise CNIError(NOT_AVAILABLE, f"OVS bridge {conf.bridge} does not exist")
     if conf.ipam:
         _ipam_status(inv, conf.ipam["type"])

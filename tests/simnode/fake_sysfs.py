@@ -91,3 +91,11 @@ class FakeSysfs:
 
     def vf_netdevs(self, pci: str) -> list[str]:
         return sorted(os.listdir(self._device_dir(pci) / "net"))
+
+    def add_bond(self, bond: str, slaves: list[str]) -> None:
+        """A kernel bond (VF-LAG) holding the netdevs `slaves`: class/net/<slave>/master -> the bond."""
+        directory = self.root / "devices" / "virtual" / "net" / bond
+        (directory / "bonding").mkdir(parents=True)
+        os.symlink(f"../../devices/virtual/net/{bond}", self.root / "class/net" / bond)
+        for slave in slaves:
+            os.symlink(f"../../../../devices/virtual/net/{bond}", self.root / "class/net" / slave / "master")
