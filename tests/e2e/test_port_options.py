@@ -164,7 +164,7 @@ def test_add_fails_and_rolls_back_when_ovs_does_not_give_the_requested_ofport(no
 
 
 def _state_bridge(node, pod) -> str:
-    path = node.state_dir / "attachments" / "hwol" / f"{pod.container_id}--net1.json"
+    path = node.state_dir / "attachments" / "hwol" / f"{pod.container_id}:net1.json"
     return json.loads(path.read_text())["bridge"]
 
 
@@ -230,9 +230,13 @@ def test_auto_bridge_through_a_kernel_bond_limited_by_bridges_or_none_found(node
 
 
 def test_status_with_auto_bridge_asks_only_that_ovsdb_answers(node):
-    assert node.exec_plugin("STATUS", node.netconf(bridge="br-none"))[0] == 1
+    def status(bridge: str) -> tuple:
+        return node.exec_plugin("STATUS", node.netconf(bridge=bridge, cni_version="1.1.0"))[:2]
+
+    code, body = status("br-none")
+    assert code == 1 and body["code"] == 50, body
     node.ovs.vsctl("del-br", node.bridge)
-    assert node.exec_plugin("STATUS", node.netconf(bridge="auto"))[:2] == (0, None)
+    assert status("auto") == (0, None)
     node.ovs.stop_database()
-    status, body, _ = node.exec_plugin("STATUS", node.netconf(bridge="auto"))
-    assert status == 1 and body["code"] == 50, body
+    code, body = status("auto")
+    assert code == 1 and body["code"] == 50, body

@@ -95,7 +95,11 @@ def test_a_master_that_is_no_bond_is_no_uplink(tmp_path):
 
 
 _values = st.recursive(
-    st.none() | st.booleans() | st.integers(-5, 5000) | st.floats(allow_nan=False) | st.sampled_from(["auto", "br-a"]),
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5000)
+    | st.floats(allow_nan=False, allow_infinity=False)  # JSON has no NaN or Infinity
+    | st.sampled_from(["auto", "br-a"]),
     lambda children: (
         st.lists(children, max_size=4)
         | st.dictionaries(st.sampled_from(["id", "minID", "maxID", "x"]), children, max_size=3)
