@@ -20,22 +20,49 @@ def require(*tools: str) -> None:
     if os.geteuid() != 0:
         missing.append("root")
     if missing:
-        reason = f"missing {', '.join(missing)}: run .ci/setup --image"
+        reason = f"missing {', '.join(missing)}: run .ci/setup"
         if os.environ.get("CI"):
             pytest.fail(reason)
         pytest.skip(reason)
 
 
 def built_tree() -> Path:
-    """The PyInstaller tree (packaging/build.sh): CNI_HWOL_BINARY's directory, else dist/cni-hwol."""
+    """The PyInstaller tree: CNI_HWOL_BINARY's directory (.ci/run builds it with packaging/build.sh),
+    else a build of this tree's sources, made once per version of them (about a minute)."""
     binary = os.environ.get("CNI_HWOL_BINARY")
-    tree = Path(binary).resolve().parent if binary else REPO / "dist" / "cni-hwol"
-    if not (tree / "cni-hwol-py").exists():
-        reason = f"no PyInstaller tree at {tree}: run packaging/build.sh (or set CNI_HWOL_BINARY)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return tree
+    if binary:
+        return Path(binary).resolve().parent
+    require("pyinstaller", "cc")
+    sources = sorted(path for base in ("cni_hwol", "packaging") for path in (REPO / base).rglob("*") if path.is_file())
+    digest = hashlib.sha256()
+    for path in sources:
+        if "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    out = BUILD_DIR / f"tree-{digest.hexdigest()[:12]}"
+    if not (out / "cni-hwol" / "cni-hwol").exists():
+        shutil.rmtree(out, ignore_errors=True)
+        subprocess.run(
+            [
+                "pyinstaller",
+                "--noconfirm",
+                "--log-level",
+                "WARN",
+                "--distpath",
+                str(out),
+                "--workpath",
+                str(out / "work"),
+                str(REPO / "packaging" / "cni-hwol.spec"),
+            ],
+            cwd=REPO,
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            ["bash", str(REPO / "packaging" / "build-shim.sh"), str(out / "cni-hwol" / "cni-hwol")],
+            check=True,
+            capture_output=True,
+        )
+    return out / "cni-hwol"
 
 
 def debian_root(suite: str, packages: list[str]) -> Path:

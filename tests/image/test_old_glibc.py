@@ -96,8 +96,9 @@ def test_the_installed_tree_runs_every_verb_on_debian_11(node, tmp_path):
     status, result, stderr = run_in_root(root, node, front, "ADD", conf, pod)
     assert status == 0, f"{result} {stderr}"
     address = result["ips"][0]["address"]
+    in_pod = next(i for i in result["interfaces"] if i.get("sandbox") == pod.netns)
     pod_link = node.pod_link(pod)
-    assert pod_link is not None and pod_link["address"] == result["interfaces"][0]["mac"]
+    assert pod_link is not None and pod_link["address"] == in_pod["mac"]
     assert address.split("/")[0] in node.pod_sh(pod, "ip -4 addr show net1")
 
     status, body, stderr = run_in_root(root, node, front, "CHECK", {**conf, "prevResult": result}, pod)
