@@ -12,4 +12,11 @@ for image in docker.io/library/debian:bookworm-slim docker.io/library/python:3.1
   "${podman[@]}" image exists "$image" || { bash packaging/base-images.sh && break; }
 done
 # The build's RUN steps fetch Debian and PyPI packages: the host's network, not a container one.
-"${podman[@]}" build --pull=never --network=host --file packaging/Dockerfile --tag "$tag" .
+# Explicit rlimits, enough for apt, pip and PyInstaller: buildah's defaults may exceed what a
+# sandboxed machine lets runc set.
+# The RUN steps trust what this machine trusts (a TLS-inspecting proxy's CA, say): its certificate
+# store and its /etc/pip.conf (which may name that store), read-only; the image keeps neither.
+trust=(--volume /etc/ssl/certs:/etc/ssl/certs:ro)
+[ -f /etc/pip.conf ] && trust+=(--volume /etc/pip.conf:/etc/pip.conf:ro)
+"${podman[@]}" build --pull=never --network=host --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
+  "${trust[@]}" --file packaging/Dockerfile --tag "$tag" .

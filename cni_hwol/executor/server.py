@@ -52,10 +52,21 @@ _PR_SET_PDEATHSIG = 1
 
 def preload() -> None:
     """Import everything a verb runs, so each fork starts warm. Imports only:
-    no module does work at import time."""
+    no module does work at import time. Every module, lazy imports too: a fork
+    enters its caller's mount namespace, where this executor's own files (the
+    image's, in the DaemonSet) are not there to import from."""
+    import cni_hwol.cni.env  # noqa: F401
+    import cni_hwol.cni.netconf  # noqa: F401
+    import cni_hwol.cni.policy  # noqa: F401
+    import cni_hwol.cni.versions  # noqa: F401
+    import cni_hwol.hw.devlink  # noqa: F401
+    import cni_hwol.linux.nlsock  # noqa: F401
     import cni_hwol.main  # noqa: F401
+    import cni_hwol.nodeconf  # noqa: F401
+    import cni_hwol.state  # noqa: F401
     import cni_hwol.verbs.add  # noqa: F401
     import cni_hwol.verbs.check  # noqa: F401
+    import cni_hwol.verbs.common  # noqa: F401
     import cni_hwol.verbs.delete  # noqa: F401
     import cni_hwol.verbs.gc  # noqa: F401
     import cni_hwol.verbs.status  # noqa: F401
@@ -63,6 +74,7 @@ def preload() -> None:
     from cni_hwol.logs import setup_logging  # noqa: F401
 
     rtnl_codecs()  # also pyroute2.netlink, where devlink's generic netlink codecs live
+    from pyroute2.netlink import ctrlmsg, genlmsg  # noqa: F401
     # Keep the imported world out of the collector's sight: forks then share
     # its pages with the executor instead of copying them when gc walks them.
     gc.freeze()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +19,10 @@ MANIFEST = REPO / "packaging" / "daemonset.yaml"
 
 
 def containers_conf(home: Path) -> str:
-    """This machine's rlimits and cgroup layout need runc, cgroupfs and ulimits no higher than its own;
-    locks and run-time files stay under home, apart from any other podman on the machine."""
-    ulimits = [
-        f"{name}={soft}:{hard}"
-        for name, limit in (("nofile", resource.RLIMIT_NOFILE), ("nproc", resource.RLIMIT_NPROC))
-        for soft, hard in [resource.getrlimit(limit)]
-    ]
+    """This machine's rlimits and cgroup layout need runc, cgroupfs and explicit ulimits (runc may not
+    set podman's defaults here); locks and run-time files stay under home, apart from any other
+    podman on the machine."""
+    ulimits = ["nofile=4096:4096", "nproc=4096:4096"]
     return (
         "[containers]\n"
         f"default_ulimits = {json.dumps(ulimits)}\n"
@@ -149,9 +145,10 @@ class Kubelet:
         args = self.run_args(self.manifest.container(name), image) + list(extra_args or [])
         return self.podman("run", "--rm", *args, check=False)
 
-    def start(self, name: str, image: str, container_name: str) -> None:
+    def start(self, name: str, image: str, container_name: str, extra_args: list[str] | None = None) -> None:
         """Start a long-running container (the executor)."""
-        self.podman("run", "--detach", f"--name={container_name}", *self.run_args(self.manifest.container(name), image))
+        args = self.run_args(self.manifest.container(name), image) + list(extra_args or [])
+        self.podman("run", "--detach", f"--name={container_name}", *args)
 
     def probe(self, name: str, container_name: str) -> subprocess.CompletedProcess:
         """The container's liveness probe, exec'd in it as the kubelet does."""
