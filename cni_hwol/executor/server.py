@@ -75,6 +75,7 @@ def preload() -> None:
 
     rtnl_codecs()  # also pyroute2.netlink, where devlink's generic netlink codecs live
     from pyroute2.netlink import ctrlmsg, genlmsg  # noqa: F401
+
     # Keep the imported world out of the collector's sight: forks then share
     # its pages with the executor instead of copying them when gc walks them.
     gc.freeze()
