@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import stat
 import subprocess
@@ -114,3 +115,32 @@ def test_the_installed_tree_runs_every_verb_on_debian_11(node, tmp_path):
         assert glibc and all(path.startswith(str(cni_bin / "cni-hwol.d")) for path in glibc), glibc
         library_paths = [line for line in (records / f"env.{verb}").read_text().splitlines() if line.startswith("LD_")]
         assert library_paths == []
+
+
+# glibc's own libraries: one of them loaded from the node beside the tree's libc would not match it.
+GLIBC_LIBRARIES = re.compile(
+    r"^(ld-linux[-\w.]*|libc|libm|libdl|libpthread|librt|libutil|libresolv|libanl|libnsl|libmvec|libnss_\w+)\.so\b"
+)
+
+
+def elf_needed(path: Path) -> list[str] | None:
+    """The DT_NEEDED names of an ELF file (readelf), None when path is not one."""
+    with open(path, "rb") as f:
+        if f.read(4) != b"\x7fELF":
+            return None
+    dynamic = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True, check=True).stdout
+    return re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]", dynamic)
+
+
+def test_every_glibc_library_the_tree_needs_is_in_the_tree():
+    require("readelf")
+    tree = built_tree()
+    bundled = {p.name for p in (tree / "_internal").iterdir()}
+    needed = {}
+    for path in tree.rglob("*"):
+        if path.is_file() and not path.is_symlink() and (names := elf_needed(path)):
+            for name in names:
+                if GLIBC_LIBRARIES.match(name):
+                    needed.setdefault(name, []).append(str(path.relative_to(tree)))
+    assert "libc.so.6" in needed  # the scan sees the tree's libraries
+    assert {name: users for name, users in needed.items() if name not in bundled} == {}
