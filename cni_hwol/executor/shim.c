@@ -219,7 +219,7 @@ static int exec_python(int argc, char **argv) {
         snprintf(path, sizeof path, "%s/%s", dir, PYTHON_EXECUTABLE);
         snprintf(loader, sizeof loader, "%s/%s", dir, BUNDLED_LOADER);
         snprintf(libraries, sizeof libraries, "%s/%s", dir, LIBRARY_DIR);
-        if (access(loader, X_OK) == 0) {
+        if (access(loader, X_OK) == 0 && access(path, X_OK) == 0) { /* else: 999 naming path */
             char **args = calloc((size_t)argc + 7, sizeof *args);
             if (args) {
                 int i = 0;
