@@ -11,6 +11,9 @@ client -> executor: GO, sent only when ACCEPTED came within the client's wait.
     The executor forks on GO alone, so a client that gave up waiting (and runs
     the verb itself) just hangs up, and an ACCEPTED arriving late starts nothing.
 executor -> client: EXITED (+ status) or KILLED (+ signal) when the fork is gone.
+
+The liveness probe (`cni-hwol executor --probe`) sends PROBE alone; the executor's
+loop answers REFUSED + PROBE, which shows it still takes requests.
 """
 
 DEFAULT_SOCKET = "/run/cni-hwol/executor.sock"
@@ -25,6 +28,7 @@ REFUSED = b"R"
 GO = b"G"
 EXITED = b"E"
 KILLED = b"K"
+PROBE = b"probe"
 
 
 def encode_request(version: str, argv: list[bytes], environ: dict[bytes, bytes]) -> bytes:

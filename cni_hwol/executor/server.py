@@ -37,6 +37,7 @@ from cni_hwol.executor.protocol import (
     KILLED,
     MAX_MESSAGE,
     PASSED_FDS,
+    PROBE,
     REFUSED,
     decode_request,
 )
@@ -51,10 +52,21 @@ _PR_SET_PDEATHSIG = 1
 
 def preload() -> None:
     """Import everything a verb runs, so each fork starts warm. Imports only:
-    no module does work at import time."""
+    no module does work at import time. Every module, lazy imports too: a fork
+    enters its caller's mount namespace, where this executor's own files (the
+    image's, in the DaemonSet) are not there to import from."""
+    import cni_hwol.cni.env  # noqa: F401
+    import cni_hwol.cni.netconf  # noqa: F401
+    import cni_hwol.cni.policy  # noqa: F401
+    import cni_hwol.cni.versions  # noqa: F401
+    import cni_hwol.hw.devlink  # noqa: F401
+    import cni_hwol.linux.nlsock  # noqa: F401
     import cni_hwol.main  # noqa: F401
+    import cni_hwol.nodeconf  # noqa: F401
+    import cni_hwol.state  # noqa: F401
     import cni_hwol.verbs.add  # noqa: F401
     import cni_hwol.verbs.check  # noqa: F401
+    import cni_hwol.verbs.common  # noqa: F401
     import cni_hwol.verbs.delete  # noqa: F401
     import cni_hwol.verbs.gc  # noqa: F401
     import cni_hwol.verbs.status  # noqa: F401
@@ -62,6 +74,8 @@ def preload() -> None:
     from cni_hwol.logs import setup_logging  # noqa: F401
 
     rtnl_codecs()  # also pyroute2.netlink, where devlink's generic netlink codecs live
+    from pyroute2.netlink import ctrlmsg, genlmsg  # noqa: F401
+
     # Keep the imported world out of the collector's sight: forks then share
     # its pages with the executor instead of copying them when gc walks them.
     gc.freeze()
@@ -145,6 +159,11 @@ class Executor:
         """The client's request: check it and its caller, then offer to run it."""
         self.selector.unregister(conn)
         fds, reason, request = _receive(conn)
+        if reason == PROBE.decode():
+            log.debug("answered the liveness probe")
+            _send(conn, REFUSED + PROBE)
+            _close_all(conn, fds)
+            return
         if not reason:
             reason = caller_refusal(conn, mount_ns=fds[3], net_ns=fds[4])
         if reason:
@@ -234,6 +253,8 @@ def _receive(conn: socket.socket) -> tuple[list[int], str, tuple]:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
     received = list(fds)
+    if data == PROBE and not received:
+        return received, PROBE.decode(), ()
     if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC) or len(received) != PASSED_FDS:
         return received, "request truncated or without its file descriptors", ()
     try:
@@ -365,6 +386,23 @@ def _run_in_fork(request: tuple, fds: list[int], executor_pid: int) -> None:
             os._exit(status)
 
 
+def probe(socket_path: str, timeout: float = 5.0) -> int:
+    """The liveness probe: 0 when the executor at socket_path answers within timeout, else 1."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC) as conn:
+            conn.settimeout(timeout)
+            conn.connect(socket_path)
+            conn.send(PROBE)
+            answer = conn.recv(64)
+    except OSError as exc:
+        print(f"no executor answers at {socket_path}: {exc}", file=sys.stderr)
+        return 1
+    if answer != REFUSED + PROBE:
+        print(f"the executor at {socket_path} answered {answer!r} to the probe", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(args: list[str]) -> int:
     import argparse
 
@@ -376,7 +414,10 @@ def main(args: list[str]) -> int:
     )
     parser.add_argument("--socket", default=os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET, help="unix socket to serve")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    parser.add_argument("--probe", action="store_true", help="exit 0 when the executor at --socket answers (liveness)")
     opts = parser.parse_args(args)
+    if opts.probe:
+        return probe(opts.socket)
     # Forks dup the client's streams onto 0, 1 and 2; a received fd must never land there.
     while (fd := os.open(os.devnull, os.O_RDWR)) <= 2:
         pass

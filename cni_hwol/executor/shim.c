@@ -44,6 +44,10 @@
 #define PASSED_FDS 5
 #define START_TIMEOUT_MS 2000
 #define PYTHON_EXECUTABLE "cni-hwol-py" /* the PyInstaller build, in this file's directory */
+/* The build's own glibc loader and libraries (packaging/cni-hwol.spec): cni-hwol-py runs through
+ * them, so it needs nothing of the node's glibc, which may be older than the build's. */
+#define LIBRARY_DIR "_internal"
+#define BUNDLED_LOADER LIBRARY_DIR "/ld-linux-x86-64.so.2"
 
 extern char **environ;
 
@@ -200,17 +204,40 @@ static void put_json_text(const char *text) {
     }
 }
 
-/* Replace this process by the Python executable in this file's directory. */
-static int exec_python(char **argv) {
-    char path[PATH_MAX] = "/proc/self/exe";
-    ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
-    if (n > 0) {
-        path[n] = '\0';
-        char *slash = strrchr(path, '/');
-        if (slash && (size_t)(slash - path) + 1 + sizeof PYTHON_EXECUTABLE <= sizeof path) {
-            strcpy(slash + 1, PYTHON_EXECUTABLE);
+/* Replace this process by the Python executable in this file's directory: through the bundled
+ * loader when the tree has one (--library-path is the loader's own, not inherited by what the
+ * plugin execs), else directly (the source tree's script). */
+static int exec_python(int argc, char **argv) {
+    char dir[PATH_MAX] = "/proc/self/exe";
+    char path[PATH_MAX + sizeof PYTHON_EXECUTABLE];
+    char loader[PATH_MAX + sizeof BUNDLED_LOADER];
+    char libraries[PATH_MAX + sizeof LIBRARY_DIR];
+    ssize_t n = readlink("/proc/self/exe", dir, sizeof dir - 1);
+    char *slash = n > 0 ? memrchr(dir, '/', (size_t)n) : NULL;
+    if (slash) {
+        *slash = '\0';
+        snprintf(path, sizeof path, "%s/%s", dir, PYTHON_EXECUTABLE);
+        snprintf(loader, sizeof loader, "%s/%s", dir, BUNDLED_LOADER);
+        snprintf(libraries, sizeof libraries, "%s/%s", dir, LIBRARY_DIR);
+        if (access(loader, X_OK) == 0 && access(path, X_OK) == 0) { /* else: 999 naming path */
+            char **args = calloc((size_t)argc + 7, sizeof *args);
+            if (args) {
+                int i = 0;
+                args[i++] = loader;
+                args[i++] = "--library-path";
+                args[i++] = libraries;
+                args[i++] = "--argv0"; /* PyInstaller finds its archive by argv[0] under a loader */
+                args[i++] = path;
+                args[i++] = path;
+                for (int k = 1; k < argc; k++)
+                    args[i++] = argv[k];
+                execv(loader, args);
+            }
+        } else {
             execv(path, argv);
         }
+    } else {
+        strcpy(path, dir);
     }
     const char *reason = strerror(errno);
     printf("{\"cniVersion\": \"1.1.0\", \"code\": 999, \"msg\": \"cni-hwol cannot run ");
@@ -231,5 +258,5 @@ int main(int argc, char **argv) {
         /* Already tried: the Python side must not wait for an executor again. */
         setenv(SOCKET_ENV, "none", 1);
     }
-    return exec_python(argv);
+    return exec_python(argc, argv);
 }

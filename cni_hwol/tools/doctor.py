@@ -7,6 +7,7 @@ changes nothing.
 from __future__ import annotations
 
 import os
+import platform
 from pathlib import Path
 
 from cni_hwol.cni.errors import CNIError
@@ -167,10 +168,44 @@ def check_cni(report: Report, cni_path: list[str], state_dir: str) -> None:
     )
 
 
+# docs/packaging.md, "Which nodes": the oldest the plugin is built and tested for (RHEL 8).
+MIN_KERNEL = (4, 18)
+MIN_GLIBC = (2, 28)
+
+
+def leading_version(text: str) -> tuple[int, ...]:
+    """(4, 18) from "4.18.0-553.el8_10.x86_64"; () when text starts with no number."""
+    parts = []
+    for part in text.split("-")[0].split("."):
+        if not part.isdigit():
+            break
+        parts.append(int(part))
+    return tuple(parts)
+
+
+def check_platform(report: Report, kernel: str | None = None, glibc: str | None = None) -> None:
+    """The node's kernel, and the glibc the plugin runs on (the tree's own, bundled with it)."""
+    kernel = kernel or platform.release()
+    report.add(
+        "kernel",
+        leading_version(kernel) >= MIN_KERNEL,
+        f"{kernel} (needs {'.'.join(map(str, MIN_KERNEL))} or newer)",
+        "a node kernel of 4.18 or newer (docs/packaging.md)",
+    )
+    glibc = glibc or (os.confstr("CS_GNU_LIBC_VERSION") or "unknown").removeprefix("glibc ")
+    report.add(
+        "glibc",
+        leading_version(glibc) >= MIN_GLIBC,
+        f"{glibc} (needs {'.'.join(map(str, MIN_GLIBC))} or newer)",
+        "install the PyInstaller tree, which brings its own glibc (docs/packaging.md)",
+    )
+
+
 def doctor(
     sysfs_root: str, ovsdb: str, bridge: str, state_dir: str, cni_path: list[str], pf: str | None = None
 ) -> Report:
     report = Report("doctor")
+    check_platform(report)
     sysfs = Sysfs(sysfs_root)
     pfs = [pf] if pf else sriov_pfs(sysfs)
     report.add(
