@@ -21,6 +21,7 @@ expects it to pass, so a test that fails anyway cannot pass for a catch.
     sudo python3 -m tests.mutants.run NAME [NAME...]  the named ones (file stem)
     sudo python3 -m tests.mutants.run --list          the mutants and their claims
     python3 -m tests.mutants.run --table              tests/README.md's claim table, in Markdown
+    python3 -m tests.mutants.run --update-readme      write that table into tests/README.md
 
 Run on demand (minutes per e2e mutant), not in CI. Exits 0 only when every
 mutant was caught.
@@ -40,6 +41,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 MUTANTS = Path(__file__).resolve().parent
+README = REPO / "tests" / "README.md"
+TABLE_BEGIN = "<!-- claims table: made by `python3 -m tests.mutants.run --update-readme` -->"
+TABLE_END = "<!-- end of the claims table -->"
 
 
 @dataclass
@@ -65,6 +69,33 @@ def load(path: Path) -> Mutant:
 
 def all_mutants() -> list[Mutant]:
     return [load(p) for p in sorted(MUTANTS.glob("*.patch"))]
+
+
+def claims_table(mutants: list[Mutant]) -> str:
+    """tests/README.md's claims: one table per test file, claim | test | break."""
+    by_file: dict[str, list[Mutant]] = {}
+    for m in mutants:
+        by_file.setdefault(m.tests[0].split("::")[0].removeprefix("tests/"), []).append(m)
+    out = []
+    for test_file in sorted(by_file):
+        out += [f"### `{test_file}`", "", "| claim | test | break |", "|---|---|---|"]
+        for m in sorted(by_file[test_file], key=lambda m: (m.tests[0], m.name)):
+            tests = "<br>".join(f"`{t.split('::', 1)[1] if '::' in t else t}`" for t in m.tests)
+            out.append(f"| {m.claim} | {tests} | [`{m.name}`](mutants/{m.path.name}) |")
+        out.append("")
+    return "\n".join(out)
+
+
+def readme_table() -> str:
+    """The claims table as tests/README.md holds it (between its markers)."""
+    text = README.read_text()
+    return text[text.index(TABLE_BEGIN) + len(TABLE_BEGIN) : text.index(TABLE_END)].strip("\n") + "\n"
+
+
+def update_readme(table: str) -> None:
+    text = README.read_text()
+    head, tail = text[: text.index(TABLE_BEGIN) + len(TABLE_BEGIN)], text[text.index(TABLE_END) :]
+    README.write_text(f"{head}\n\n{table}\n{tail}")
 
 
 def scratch_copy(dest: Path) -> None:
@@ -129,6 +160,7 @@ def main() -> int:
     parser.add_argument("names", nargs="*", help="mutant file stems (default: all)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--table", action="store_true", help="print the claim | test | break table and exit")
+    parser.add_argument("--update-readme", action="store_true", help="write the table into tests/README.md")
     parser.add_argument("--baseline", action="store_true", help="also expect each test to pass unpatched")
     parser.add_argument("--logs", default="/tmp/cni-hwol-mutants", help="one pytest log per mutant here")
     args = parser.parse_args()
@@ -140,11 +172,11 @@ def main() -> int:
         if unknown:
             raise SystemExit(f"unknown mutants: {', '.join(sorted(unknown))}")
         mutants = [m for m in mutants if m.name in wanted]
+    if args.update_readme:
+        update_readme(claims_table(mutants))
+        return 0
     if args.table:
-        print("| claim | test | break |\n|---|---|---|")
-        for m in mutants:
-            tests = "<br>".join(f"`{t.removeprefix('tests/')}`" for t in m.tests)
-            print(f"| {m.claim} | {tests} | [`{m.name}`](mutants/{m.path.name}) |")
+        print(claims_table(mutants), end="")
         return 0
     if args.list:
         for m in mutants:
