@@ -99,9 +99,15 @@ def test_concurrent_add_and_del_of_one_attachment_are_serialised(node):
         assert delete.result()[0] == 0
         status, body, stderr = add.result()
         assert status == 0, (body, stderr)
-        # Whichever ran second decided the outcome; either way the node is consistent.
+        # Whichever ran second decided the outcome; either way the node is consistent:
+        # port, pod link, lease and state all there, or none of them.
         attached = node.ovs.ports("br-int") == [vf.rep_name]
-        assert attached == (node.pod_link(pod) is not None)
+        now = node.snapshot()
+        assert (node.pod_link(pod) is not None, len(now["leases"]), bool(now["state"])) == (
+            attached,
+            int(attached),
+            attached,
+        )
         assert_deleted(node, conf, pod)
         assert node.snapshot() == before
 

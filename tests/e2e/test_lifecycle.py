@@ -140,6 +140,32 @@ def test_check_reports_a_port_removed_behind_our_back(node):
     node.cnitool_run("del", pod)
 
 
+@pytest.mark.parametrize(
+    ("change", "reported"),
+    [
+        ("pod: ip link set net1 down", "net1 in the pod is down"),
+        ("pod: ip link set net1 address 02:00:00:00:00:99", "net1 has MAC 02:00:00:00:00:99"),
+        ("pod: ip address flush dev net1", "net1 lacks address(es)"),
+        ("node: ip link set {rep} down", "representor {rep} is missing or down"),
+    ],
+    ids=["pod-link-down", "another-mac", "address-gone", "representor-down"],
+)
+def test_check_fails_for_what_changed_behind_our_back(node, change, reported):
+    """CHECK verifies the VF in the pod is up with its MAC and addresses, and the representor is up."""
+    conf, pod, vf = node.netconf(), node.create_pod("p"), node.vf(1, 2)
+    status, result, stderr = node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, pod)
+    assert status == 0, stderr
+    assert node.exec_plugin("CHECK", {**conf, "prevResult": result}, pod)[0] == 0
+    where, command = change.format(rep=vf.rep_name).split(": ")
+    if where == "pod":
+        node.pod_sh(pod, command)
+    else:
+        node.sh(command)
+    status, body, _ = node.exec_plugin("CHECK", {**conf, "prevResult": result}, pod)
+    assert status == 1 and reported.format(rep=vf.rep_name) in body["msg"], body
+    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+
+
 def test_a_representor_that_was_down_is_down_again_after_del(node):
     before = node.snapshot()
     vf = node.vf(0, 1)

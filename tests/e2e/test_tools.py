@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import struct
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.simnode.fake_devlink import FakeDevlink, node_devlink
@@ -152,13 +156,35 @@ def test_node_setup_refuses_a_pf_whose_vfs_are_in_use(node):
     node.cnitool_run("del", pod)
 
 
+@contextmanager
+def counting_writes(path: Path) -> Iterator[list[int]]:
+    """Counts how many times the block wrote `path` and closed it (inotify). The fake
+    sysfs cannot refuse N -> M as the kernel does; the count shows the tool went through 0."""
+    in_modify, in_close_write = 0x2, 0x8  # watching MODIFY too keeps two closes from merging
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        assert fd >= 0 and libc.inotify_add_watch(fd, bytes(path), in_modify | in_close_write) >= 0
+        closes: list[int] = []
+        yield closes
+        data = os.read(fd, 65536)
+        while data:
+            _, mask, _, name_len = struct.unpack_from("iIII", data)
+            closes += [1] if mask & in_close_write else []
+            data = data[16 + name_len :]
+    finally:
+        os.close(fd)
+
+
 def test_node_setup_steps_and_rebinds_after_a_failure(node):
     # The firmware refuses switchdev: the VFs are bound again.
     refusing = node_devlink(node, mode="legacy", refuse_set=True)
-    status, report = tool(node, "node-setup", "--pf", "enp3s0f1np1", "--vfs", "2", devlink=refusing)
+    numvfs = node.sysfs_root / "class/net/enp3s0f1np1/device/sriov_numvfs"
+    with counting_writes(numvfs) as writes:
+        status, report = tool(node, "node-setup", "--pf", "enp3s0f1np1", "--vfs", "2", devlink=refusing)
     steps = checks(report)
     assert steps["VFs"]["detail"] == "sriov_numvfs 4 -> 2"
-    assert (node.sysfs_root / "class/net/enp3s0f1np1/device/sriov_numvfs").read_text() == "2"
+    assert (len(writes), numvfs.read_text()) == (2, "2")  # 4 -> 0 -> 2: the kernel refuses 4 -> 2
     assert steps["PF up"]["detail"] == "enp3s0f1np1 already up"
     assert steps["unbind VFs"]["ok"]
     eswitch = steps["eswitch switchdev"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -91,6 +93,39 @@ def test_attachment_locks_are_bounded_in_number(tmp_path):
         with store.lock_attachment(AttachmentKey("hwol", f"c{n}", "net1")):
             pass
     assert len(list((tmp_path / "locks").iterdir())) <= 1024
+
+
+# Another process asks for the same lock and gives up at once (code 11 when held).
+TRY_LOCK = """
+import sys
+from cni_hwol import state
+from cni_hwol.cni.errors import CNIError
+state.LOCK_TIMEOUT_SECONDS = 0
+store, (kind, *what) = state.StateStore(sys.argv[1]), sys.argv[2:]
+lock = store.lock_device(*what) if kind == "vf" else store.lock_attachment(state.AttachmentKey(*what))
+try:
+    with lock:
+        print("taken")
+except CNIError as exc:
+    print(exc.code, exc.msg)
+"""
+
+
+@pytest.mark.parametrize("what", [("vf", "0000:04:00.1"), ("attachment", "hwol", "c1", "net1")], ids=lambda w: w[0])
+def test_a_lock_held_by_one_process_is_refused_to_another(tmp_path, what):
+    """The per-VF and per-attachment flocks exclude every other invocation; one held
+    past the timeout is code 11 naming it (here a timeout of 0 instead of 60 s)."""
+    store = StateStore(str(tmp_path))
+    kind, *args = what
+
+    def other_process() -> str:
+        argv = [sys.executable, "-c", TRY_LOCK, str(tmp_path), *what]
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+
+    with store.lock_device(*args) if kind == "vf" else store.lock_attachment(AttachmentKey(*args)):
+        refusal = other_process()
+        assert refusal.startswith("11 ") and "is busy" in refusal
+    assert other_process() == "taken\n"
 
 
 def test_no_shell_anywhere_in_the_plugin():
