@@ -148,6 +148,9 @@ def try_mutant(mutant: Mutant, baseline: bool, logs: Path) -> str:
             log.write_text(applied.stderr)
             return "broken (patch does not apply)"
         code = run_tests(copy, mutant.tests, log)
+    summary = log.read_text().rstrip().rsplit("\n", 1)[-1]
+    if code == 1 and " error" in summary and " failed" not in summary:
+        return "broken (tests errored, none failed)"  # a fixture broke: no claim was tested
     if code == 1:
         return "caught"
     if code == 0:
