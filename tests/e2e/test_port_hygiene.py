@@ -9,6 +9,7 @@ import shlex
 import pytest
 
 from cni_hwol.cni.errors import OVS_ERROR
+from cni_hwol.ovsdb.ports import CONTAINER_ID_KEY
 from tests.simnode.nsexec import ip, run
 
 
@@ -51,6 +52,24 @@ def test_del_removes_a_port_remade_by_hand_that_carries_the_attachments_marker(n
     second = node.create_pod("q")
     assert add(node, second, vf)[0] == 0
     delete(node, second)
+    assert node.snapshot() == before
+
+
+@pytest.mark.parametrize("marked", ["Interface", "Port"])
+def test_add_replaces_a_port_of_ours_a_reboot_left_behind(node, marked):
+    before = node.snapshot()
+    old_pod, vf = node.create_pod("old"), node.vf(1, 1)
+    assert add(node, old_pod, vf)[0] == 0
+    ids = node.ovs.column(marked, vf.rep_name, "external_ids")
+    delete(node, old_pod)
+    # OVSDB outlives a reboot, the pods and their attachments do not: the port is
+    # there again (here with our marker on one of its rows), its attachment is not.
+    node.ovs.vsctl("add-port", node.bridge, vf.rep_name, *set_ids(marked, vf.rep_name, ids))
+    pod = node.create_pod("new")
+    status, body, stderr = add(node, pod, vf)
+    assert status == 0, (body, stderr)
+    assert node.ovs.column("Port", vf.rep_name, "external_ids")[CONTAINER_ID_KEY] == pod.container_id
+    delete(node, pod)
     assert node.snapshot() == before
 
 
