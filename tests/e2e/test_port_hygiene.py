@@ -34,12 +34,18 @@ def set_ids(table: str, name: str, ids: dict[str, str]) -> list[str]:
     return ["--", "set", table, name, *(f"external_ids:{k}={json.dumps(v)}" for k, v in ids.items())]
 
 
+def attach_and_read_ids(node, pod, vf, marked: str) -> dict[str, str]:
+    """ADD `pod` on `vf`; answers the external_ids ADD wrote on the port's `marked` row."""
+    status, body, stderr = add(node, pod, vf)
+    assert status == 0, (body, stderr)
+    return node.ovs.column(marked, vf.rep_name, "external_ids")
+
+
 @pytest.mark.parametrize("marked", ["Interface", "Port"])
 def test_del_removes_a_port_remade_by_hand_that_carries_the_attachments_marker(node, marked):
     before = node.snapshot()
     pod, vf = node.create_pod("p"), node.vf(0, 0)
-    assert add(node, pod, vf)[0] == 0
-    ids = node.ovs.column(marked, vf.rep_name, "external_ids")
+    ids = attach_and_read_ids(node, pod, vf, marked)
     # Deleted and re-added by hand, with the same external_ids on one of its rows:
     # a new uuid, so the one in the state file finds nothing.
     uuid = node.ovs.column("Port", vf.rep_name, "_uuid")
@@ -59,8 +65,7 @@ def test_del_removes_a_port_remade_by_hand_that_carries_the_attachments_marker(n
 def test_add_replaces_a_port_of_ours_a_reboot_left_behind(node, marked):
     before = node.snapshot()
     old_pod, vf = node.create_pod("old"), node.vf(1, 1)
-    assert add(node, old_pod, vf)[0] == 0
-    ids = node.ovs.column(marked, vf.rep_name, "external_ids")
+    ids = attach_and_read_ids(node, old_pod, vf, marked)
     delete(node, old_pod)
     # OVSDB outlives a reboot, the pods and their attachments do not: the port is
     # there again (here with our marker on one of its rows), its attachment is not.
