@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, from_ovs_map, from_ovs_set, ovs_map
 from cni_hwol.ovsdb.port_options import OfportHolders, OfportTaken, PortOptions, ofport_holders
@@ -29,7 +30,8 @@ IFNAME_KEY = "cni-hwol.ifname"
 # may (see verbs/stale_ports.py). The marker is what OVSDB's other readers see
 # (operators, doctor, a port-hygiene rule); the record is what survives the outage.
 STALE_KEY = "cni-hwol.stale"
-_COLUMNS = ["_uuid", "name", "external_ids"]
+_COLUMNS = ["_uuid", "name", "external_ids", "interfaces"]
+_INTERFACE_COLUMNS = ["_uuid", "external_ids", "error"]
 
 
 class BridgeMissing(Exception):
@@ -45,18 +47,29 @@ class PortRow:
     uuid: str
     name: str
     external_ids: dict[str, str]
+    # The port's Interface row (where read): a port re-made by hand may carry
+    # our marker on its Interface alone; OVS writes its failure to open the
+    # netdev (a representor gone, as after a reboot) into `error`.
+    interface_ids: dict[str, str] = field(default_factory=dict)
+    interface_error: str = ""
+
+    def _marked(self) -> list[dict[str, str]]:
+        """The rows of this port that carry our owner marker: Port, Interface, both or none."""
+        return [ids for ids in (self.external_ids, self.interface_ids) if ids.get(OWNER_KEY) == OWNER_VALUE]
 
     @property
     def ours(self) -> bool:
-        return self.external_ids.get(OWNER_KEY) == OWNER_VALUE
+        return bool(self._marked())
 
     @property
     def attachment(self) -> tuple[str | None, str | None]:
         """(container id, ifname) the port was made for."""
-        return self.external_ids.get(CONTAINER_ID_KEY), self.external_ids.get(IFNAME_KEY)
+        ids = (self._marked() or [{}])[0]
+        return ids.get(CONTAINER_ID_KEY), ids.get(IFNAME_KEY)
 
     def belongs_to(self, container_id: str, ifname: str) -> bool:
-        return self.ours and self.attachment == (container_id, ifname)
+        """The Port or the Interface row carries this attachment's marker."""
+        return any((ids.get(CONTAINER_ID_KEY), ids.get(IFNAME_KEY)) == (container_id, ifname) for ids in self._marked())
 
     @property
     def stale(self) -> bool:
@@ -84,8 +97,16 @@ def mark_stale(client: OvsdbClient, name: str, container_id: str, ifname: str, s
     return results[0].get("count", 0) > 0
 
 
-def _port_row(row: dict) -> PortRow:
-    return PortRow(row["_uuid"][1], row["name"], from_ovs_map(row["external_ids"]))
+def _port_row(row: dict, interfaces: Sequence[dict] = ()) -> PortRow:
+    """A Port row, with its Interface among `interfaces` (selected alongside) when there."""
+    members = {uuid for _, uuid in from_ovs_set(row["interfaces"])} if "interfaces" in row else set()
+    interface = next((i for i in interfaces if i["_uuid"][1] in members), None)
+    if interface is None:
+        return PortRow(row["_uuid"][1], row["name"], from_ovs_map(row["external_ids"]))
+    error = from_ovs_set(interface["error"])  # an optional string: empty set or the text
+    return PortRow(
+        row["_uuid"][1], row["name"], from_ovs_map(row["external_ids"]), from_ovs_map(interface["external_ids"]), *error
+    )
 
 
 def _bridge_exists(bridge: str) -> dict:
@@ -230,13 +251,15 @@ def _select_cur_cfg() -> dict:
 
 
 def find_port(client: OvsdbClient, name: str) -> PortRow | None:
-    rows = client.transact({"op": "select", "table": "Port", "where": [["name", "==", name]], "columns": _COLUMNS})[0][
-        "rows"
-    ]
-    if not rows:
-        return None
-    row = rows[0]
-    return _port_row(row)
+    """The port named `name`, with its Interface of that name, in one read."""
+    port_rows, interface_rows = (
+        r["rows"]
+        for r in client.transact(
+            {"op": "select", "table": "Port", "where": [["name", "==", name]], "columns": _COLUMNS},
+            {"op": "select", "table": "Interface", "where": [["name", "==", name]], "columns": _INTERFACE_COLUMNS},
+        )
+    )
+    return _port_row(port_rows[0], interface_rows) if port_rows else None
 
 
 def port_on_bridge(client: OvsdbClient, bridge: str, name: str) -> tuple[PortRow | None, bool]:
@@ -262,7 +285,13 @@ def port_on_bridge(client: OvsdbClient, bridge: str, name: str) -> tuple[PortRow
 
 
 def owned_ports(client: OvsdbClient, network: str) -> list[PortRow]:
-    """Every port cni-hwol made for this network, on any bridge."""
-    marker = ovs_map({OWNER_KEY: OWNER_VALUE, NETWORK_KEY: network})
-    select = {"op": "select", "table": "Port", "where": [["external_ids", "includes", marker]], "columns": _COLUMNS}
-    return [_port_row(row) for row in client.transact(select)[0]["rows"]]
+    """Every port cni-hwol made for this network, on any bridge, with its Interface's error."""
+    where = [["external_ids", "includes", ovs_map({OWNER_KEY: OWNER_VALUE, NETWORK_KEY: network})]]
+    port_rows, interface_rows = (
+        r["rows"]
+        for r in client.transact(
+            {"op": "select", "table": "Port", "where": where, "columns": _COLUMNS},
+            {"op": "select", "table": "Interface", "where": where, "columns": _INTERFACE_COLUMNS},
+        )
+    )
+    return [_port_row(row, interface_rows) for row in port_rows]

@@ -93,7 +93,8 @@ def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_
             if port is None or not port.ours:
                 raise CNIError(
                     OVS_ERROR,
-                    f"an OVS port named {state.representor} already exists and was not made by cni-hwol",
+                    f"an OVS port named {state.representor} already exists and was not made by cni-hwol;"
+                    f" if it is left over, remove it: ovs-vsctl --db={state.ovsdb_socket} del-port {state.representor}",
                 ) from None
             detach_port(ovsdb, port.uuid)
             return attach_port(ovsdb, state.bridge, state.representor, interface_ids, ids, options)

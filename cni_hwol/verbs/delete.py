@@ -38,19 +38,20 @@ VF_RETURN_GRACE_SECONDS = 120.0
 
 def detach_attachment_port(state: AttachmentState) -> None:
     """Remove this attachment's OVS port: by its uuid, else (ADD stopped or lost the
-    reply before recording it) the port of that name whose marker names this
-    attachment. Raises OvsdbUnavailable or OvsdbError."""
+    reply before recording it, or someone re-made the port by hand) the port of
+    that name whose Port or Interface marker names this attachment. Raises
+    OvsdbUnavailable or OvsdbError."""
     with OvsdbClient(state.ovsdb_socket) as ovsdb:
-        port_uuid = state.port_uuid
-        if port_uuid is None:
-            port = find_port(ovsdb, state.representor)
-            if port and port.belongs_to(state.container_id, state.ifname):
-                port_uuid = port.uuid
         # A representor that was down before ADD is set down again after the
         # port is gone; vswitchd must have let go of it first (see detach_port).
         sync_ms = 0 if state.representor_was_up else VSWITCHD_SYNC_TIMEOUT_MS
-        if port_uuid is not None and detach_port(ovsdb, port_uuid, sync_ms):
-            log.info("removed OVS port %s (%s)", state.representor, port_uuid)
+        removed = state.port_uuid is not None and detach_port(ovsdb, state.port_uuid, sync_ms)
+        if not removed:  # no uuid recorded, or no port has it now: find the port by its marker
+            port = find_port(ovsdb, state.representor)
+            mine = port is not None and port.belongs_to(state.container_id, state.ifname)
+            removed = mine and detach_port(ovsdb, port.uuid, sync_ms)
+        if removed:
+            log.info("removed OVS port %s", state.representor)
 
 
 def _detach_or_record_stale(inv: Invocation, state: AttachmentState) -> None:

@@ -1,7 +1,8 @@
 """GC (CNI 1.1): remove every attachment of this network the runtime no longer lists.
 
 Attachments are found in the state directory and, for ports whose state file
-was lost, among OVS ports carrying our owner marker. Ports a DEL left while
+was lost, among OVS ports carrying our owner marker. Ports of ours whose
+Interface shows an error (the representor is gone) and ports a DEL left while
 OVSDB was down (verbs/stale_ports.py) are removed too, as are VF claims whose
 ADD died before writing its state.
 """
@@ -85,9 +86,11 @@ def _collect_orphan_ports(inv: Invocation, keep: set) -> None:
                 with inv.store.lock_device(record.device_id):  # not while an ADD of its VF runs
                     settle_stale_ports(ovsdb, inv.store, [record], may_remove=lambda _: True)
             for port in owned_ports(ovsdb, inv.conf.name):
-                if port.stale or port.attachment not in keep:
+                # A port whose Interface shows an error (its representor gone, as
+                # after a reboot) carries no traffic: swept even when listed.
+                if port.stale or port.interface_error or port.attachment not in keep:
                     # Wait for vswitchd to let the device go: its next user comes after.
                     detach_port(ovsdb, port.uuid, VSWITCHD_SYNC_TIMEOUT_MS)
-                    log.info("GC removed orphan OVS port %s of %s", port.name, port.attachment)
+                    log.info("GC removed OVS port %s of %s %s", port.name, port.attachment, port.interface_error)
         except (OvsdbError, OvsdbUnavailable) as exc:
             raise ovs_failure("collecting orphan ports", exc) from None

@@ -39,6 +39,9 @@ class Ovs:
         self.vsctl("--no-wait", "init")
         if hw_offload:  # read by ovs-vswitchd at start only
             self.vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:hw-offload=true")
+        self.start_vswitchd()
+
+    def start_vswitchd(self) -> None:
         vswitchd = [
             "ovs-vswitchd",
             self.socket,
@@ -115,6 +118,16 @@ class Ovs:
             time.sleep(0.02)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+    def restart_vswitchd(self) -> None:
+        """Stop and start ovs-vswitchd alone, as a node reboot does (the database keeps its rows),
+        and wait until it has applied them: each Interface shows its ofport or its error."""
+        bridges = self.vsctl("list-br").split()
+        self._kill("ovs-vswitchd")
+        self.start_vswitchd()
+        self.vsctl("init")  # waits (no --no-wait) until ovs-vswitchd has reconfigured
+        for bridge in bridges:  # the userspace datapath's bridge device came back down
+            run(["ip", "link", "set", bridge, "up"], netns=self.netns)
 
     def stop(self) -> None:
         self._kill("ovs-vswitchd")
