@@ -12,7 +12,13 @@ import logging
 import os
 
 from cni_hwol.cni.errors import DEVICE_ERROR, OVS_ERROR, CNIError
-from cni_hwol.cni.netconf import render_external_ids, resolve_device_id, resolve_mac
+from cni_hwol.cni.netconf import (
+    ovn_external_ids,
+    render_external_ids,
+    resolve_device_id,
+    resolve_mac,
+    resolve_ovn_port,
+)
 from cni_hwol.cni.result import Interface, Result, parse_result, render_result
 from cni_hwol.crashpoints import crash_point
 from cni_hwol.hw.representor import find_representor
@@ -78,9 +84,19 @@ def _settle_stale_ports(inv: Invocation, ovsdb: OvsdbClient, representor: str) -
         raise ovs_failure("settling stale ports", exc) from None
 
 
-def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_id: str) -> str:
+def _interface_ids(inv: Invocation, state: AttachmentState, result: Result) -> dict[str, str]:
+    """The Interface's external_ids: the netconf's and the pod's, then OVN's port identity."""
+    ip_addresses = ",".join(ip.address for ip in result.ips)
+    ids = render_external_ids(inv.conf, inv.env, state.pod_mac, ip_addresses)
+    ovn_port = resolve_ovn_port(inv.conf, inv.env)
+    if ovn_port:
+        ids.update(ovn_external_ids(ovn_port, inv.env, state.pod_mac, ip_addresses))
+    return ids
+
+
+def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_id: str, result: Result) -> str:
     ids = plugin_external_ids(inv, device_id)
-    interface_ids = {**render_external_ids(inv.conf, inv.env), **ids}
+    interface_ids = {**_interface_ids(inv, state, result), **ids}
     options = PortOptions.from_state(state.port_options or {})
     try:
         try:
@@ -127,6 +143,7 @@ def cmd_add(inv: Invocation) -> dict:
     env, conf, store, key = inv.env, inv.conf, inv.store, inv.key
     device_id = resolve_device_id(conf, env)
     requested_mac = resolve_mac(conf, env)
+    resolve_ovn_port(conf, env)  # a bad OvnPort is refused before anything changes
     netns_fd = open_pod_netns(env.netns)
     host_fd = open_host_netns()
     try:
@@ -245,7 +262,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         with connect_ovsdb(conf.ovsdb_socket) as ovsdb:
             _settle_stale_ports(inv, ovsdb, rep.name)
             undo.push(f"remove OVS port {rep.name}", detach_attachment_port, state)
-            state.port_uuid = _attach(inv, ovsdb, state, device_id)
+            state.port_uuid = _attach(inv, ovsdb, state, device_id, result)
         verify_assigned_ofport(state)
         crash_point("ovs-attached")
 
