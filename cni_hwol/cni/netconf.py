@@ -54,6 +54,7 @@ class NetConf:
     trunk: tuple[int, ...] = ()  # VLAN ids, expanded and sorted
     ofport_request: int | None = None
     bridges: tuple[str, ...] = ()  # with bridge "auto": the bridges it may choose
+    readiness: Readiness = field(default_factory=lambda: Readiness())
     cni_args: PodArgs = field(default_factory=lambda: PodArgs())  # Multus' args.cni: the pod's cni-args
     raw: bytes = b""  # passed unchanged to the IPAM plugin
 
@@ -65,6 +66,21 @@ class PodArgs:
     mac: str | None = None
     ovn_port: str | None = None
     external_ids: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """How long ADD waits for the port to forward (ovs-cni's link-state keys) and for a controller."""
+
+    link_state_check_retries: int = 5
+    link_state_check_interval: int = 600  # ms
+    wait_for_external_ids: dict[str, str] = field(default_factory=dict)  # e.g. {"ovn-installed": "true"}
+    wait_timeout_ms: int = 10000
+
+    @property
+    def vswitchd_timeout_ms(self) -> int:
+        """The bound of each of ovs-vswitchd's steps: the port numbered, its link up."""
+        return self.link_state_check_retries * self.link_state_check_interval
 
 
 def _bad(msg: str) -> CNIError:
@@ -233,6 +249,29 @@ def _pod_args(conf: dict) -> PodArgs:
     )
 
 
+def _bounded_int(conf: dict, key: str, low: int, high: int, default: int) -> int:
+    value = _typed(conf, key, int, default)
+    if not low <= value <= high:
+        raise _bad(f"{key!r} {value} is outside {low}..{high}")
+    return value
+
+
+def _readiness(conf: dict) -> Readiness:
+    wanted = conf.get("waitForExternalIDs")
+    if wanted is not None and (
+        not isinstance(wanted, dict) or not wanted or not all(k and isinstance(v, str) for k, v in wanted.items())
+    ):
+        raise _bad('\'waitForExternalIDs\' must be a non-empty object of strings, e.g. {"ovn-installed": "true"}')
+    if "waitTimeoutMs" in conf and wanted is None:
+        raise _bad("'waitTimeoutMs' only applies with 'waitForExternalIDs'")
+    return Readiness(
+        link_state_check_retries=_bounded_int(conf, "link_state_check_retries", 1, 1000, 5),
+        link_state_check_interval=_bounded_int(conf, "link_state_check_interval", 1, 60000, 600),
+        wait_for_external_ids=dict(wanted or {}),
+        wait_timeout_ms=_bounded_int(conf, "waitTimeoutMs", 1, 600000, 10000),
+    )
+
+
 def validate_ovn_port(value: str, origin: str) -> str:
     # OVN's logical switch port names are free-form; refuse only what no name holds.
     if len(value) > 255 or not value.isprintable():
@@ -301,6 +340,7 @@ def parse_netconf(data: bytes) -> NetConf:
         runtime_config=_typed(conf, "runtimeConfig", dict, {}),
         valid_attachments=_validate_valid_attachments(conf.get("cni.dev/valid-attachments")),
         **_port_options(conf),
+        readiness=_readiness(conf),
         cni_args=_pod_args(conf),
         raw=data,
     )

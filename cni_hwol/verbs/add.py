@@ -11,7 +11,7 @@ import json
 import logging
 import os
 
-from cni_hwol.cni.errors import DEVICE_ERROR, OVS_ERROR, CNIError
+from cni_hwol.cni.errors import DEVICE_ERROR, OVS_ERROR, TRY_AGAIN_LATER, CNIError
 from cni_hwol.cni.netconf import (
     ovn_external_ids,
     render_external_ids,
@@ -31,6 +31,7 @@ from cni_hwol.linux.links import Netlink, ipv6_disabled
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.port_options import OfportTaken, PortOptions
 from cni_hwol.ovsdb.ports import BridgeMissing, PortNameTaken, attach_port, detach_port, find_port
+from cni_hwol.ovsdb.readiness import IN_VSWITCHD, LINK_UP, Condition, NotReady, external_ids_set, wait_for_interface
 from cni_hwol.state import AttachmentState
 from cni_hwol.undo import Rollback
 from cni_hwol.verbs.common import (
@@ -120,6 +121,17 @@ def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_
         raise CNIError(OVS_ERROR, str(exc)) from None
     except (OvsdbError, OvsdbUnavailable) as exc:
         raise ovs_failure(f"adding port {state.representor} to {state.bridge}", exc) from None
+
+
+def _await_interface(inv: Invocation, name: str, condition: Condition, timeout_ms: int) -> None:
+    """Block until the representor's Interface meets `condition`; code 11 (undoing ADD) when it does not in time."""
+    try:
+        with connect_ovsdb(inv.conf.ovsdb_socket) as ovsdb:
+            wait_for_interface(ovsdb, name, condition, timeout_ms)
+    except NotReady as exc:
+        raise CNIError(TRY_AGAIN_LATER, str(exc)) from None
+    except (OvsdbError, OvsdbUnavailable) as exc:
+        raise ovs_failure(f"waiting for {condition.description} on {name}", exc) from None
 
 
 def _release_lease(inv: Invocation, lease: IpamCall) -> None:
@@ -266,8 +278,11 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         verify_assigned_ofport(state)
         crash_point("ovs-attached")
 
-        # 6. The lease's addresses on the VF, then the VF up (the kernel announces
-        # the addresses as it comes up), then the routes through it.
+        # 6. The lease's addresses on the VF, then, once ovs-vswitchd has the port,
+        # the VF up (the kernel announces the addresses as it comes up, and the
+        # announcements must reach the bridge), then the routes through it. ADD
+        # returns only when the port forwards: its link is up in OVS and the
+        # controller (ovn-controller) has written the keys the netconf waits for.
         pod_link = pod.get(env.ifname) or pod_link
         result.interfaces = [
             Interface(name=rep.name, mac=rep.mac),
@@ -277,9 +292,13 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             ip.interface = 1
         if conf.dns:
             result.dns = conf.dns
+        wanted = conf.readiness.wait_for_external_ids
         add_addresses(pod, pod_link, result)
+        _await_interface(inv, rep.name, IN_VSWITCHD, conf.readiness.vswitchd_timeout_ms)
         pod.set_up(pod_link)
+        _await_interface(inv, rep.name, LINK_UP, conf.readiness.vswitchd_timeout_ms)
         add_routes(pod, pod_link, result)
+        _await_interface(inv, rep.name, external_ids_set(wanted), conf.readiness.wait_timeout_ms)
         crash_point("addresses-applied")
 
         # 7. Done: record the outcome, keep every change.
