@@ -27,7 +27,7 @@ PCI_ADDRESS = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
 _MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
 _NETWORK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 _TEMPLATE = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
-TEMPLATE_FIELDS = ("PodNamespace", "PodName", "PodUID", "ContainerID", "IfName")
+TEMPLATE_FIELDS = ("PodNamespace", "PodName", "PodUID", "ContainerID", "IfName", "MAC", "IPAddresses")
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,33 @@ class NetConf:
     trunk: tuple[int, ...] = ()  # VLAN ids, expanded and sorted
     ofport_request: int | None = None
     bridges: tuple[str, ...] = ()  # with bridge "auto": the bridges it may choose
+    readiness: Readiness = field(default_factory=lambda: Readiness())
+    cni_args: PodArgs = field(default_factory=lambda: PodArgs())  # Multus' args.cni: the pod's cni-args
     raw: bytes = b""  # passed unchanged to the IPAM plugin
+
+
+@dataclass(frozen=True)
+class PodArgs:
+    """What a pod's cni-args annotation asks for (Multus passes it as the netconf's args.cni)."""
+
+    mac: str | None = None
+    ovn_port: str | None = None
+    external_ids: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """How long ADD waits for the port to forward (ovs-cni's link-state keys) and for a controller."""
+
+    link_state_check_retries: int = 5
+    link_state_check_interval: int = 600  # ms
+    wait_for_external_ids: dict[str, str] = field(default_factory=dict)  # e.g. {"ovn-installed": "true"}
+    wait_timeout_ms: int = 10000
+
+    @property
+    def vswitchd_timeout_ms(self) -> int:
+        """The bound of each of ovs-vswitchd's steps: the port numbered, its link up."""
+        return self.link_state_check_retries * self.link_state_check_interval
 
 
 def _bad(msg: str) -> CNIError:
@@ -107,17 +133,17 @@ def validate_ovsdb_socket(socket: str) -> str:
     raise _bad(f"ovsdbSocket {socket[:80]!r} must be unix:/absolute/path or tcp:host:port")
 
 
-def _validate_external_ids(value: Any) -> dict[str, str]:
+def _validate_external_ids(value: Any, where: str = "externalIDs") -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise _bad("'externalIDs' must be an object of strings")
+        raise _bad(f"{where!r} must be an object of strings")
     for key, item in value.items():
         if not isinstance(item, str) or not key:
-            raise _bad(f"externalIDs[{key!r}] must be a string")
+            raise _bad(f"{where}[{key!r}] must be a string")
         for name in _TEMPLATE.findall(item):
             if name not in TEMPLATE_FIELDS:
-                raise _bad(f"externalIDs[{key!r}] uses {{{{.{name}}}}}; known fields: {', '.join(TEMPLATE_FIELDS)}")
+                raise _bad(f"{where}[{key!r}] uses {{{{.{name}}}}}; known fields: {', '.join(TEMPLATE_FIELDS)}")
     return dict(value)
 
 
@@ -200,6 +226,59 @@ def _port_options(conf: dict) -> dict[str, Any]:
     }
 
 
+def _pod_args(conf: dict) -> PodArgs:
+    """args.cni.mac, args.cni.ovnPort and args.cni.externalIDs; other cni-args are ignored, as CNI asks."""
+    args = conf.get("args")
+    if args is None:
+        return PodArgs()
+    if not isinstance(args, dict):
+        raise _bad(f"'args' must be an object, got {type(args).__name__}")
+    cni = args.get("cni")
+    if cni is None:
+        return PodArgs()
+    if not isinstance(cni, dict):
+        raise _bad(f"'args.cni' must be an object, got {type(cni).__name__}")
+    for key in ("mac", "ovnPort"):
+        if cni.get(key) is not None and not isinstance(cni[key], str):
+            raise _bad(f"'args.cni.{key}' must be a str, got {type(cni[key]).__name__}")
+    mac, ovn_port = cni.get("mac"), cni.get("ovnPort")
+    return PodArgs(
+        mac=normalize_mac(mac, "args.cni.mac") if mac else None,
+        ovn_port=validate_ovn_port(ovn_port, "args.cni.ovnPort") if ovn_port else None,
+        external_ids=_validate_external_ids(cni.get("externalIDs"), "args.cni.externalIDs"),
+    )
+
+
+def _bounded_int(conf: dict, key: str, low: int, high: int, default: int) -> int:
+    value = _typed(conf, key, int, default)
+    if not low <= value <= high:
+        raise _bad(f"{key!r} {value} is outside {low}..{high}")
+    return value
+
+
+def _readiness(conf: dict) -> Readiness:
+    wanted = conf.get("waitForExternalIDs")
+    if wanted is not None and (
+        not isinstance(wanted, dict) or not wanted or not all(k and isinstance(v, str) for k, v in wanted.items())
+    ):
+        raise _bad('\'waitForExternalIDs\' must be a non-empty object of strings, e.g. {"ovn-installed": "true"}')
+    if "waitTimeoutMs" in conf and wanted is None:
+        raise _bad("'waitTimeoutMs' only applies with 'waitForExternalIDs'")
+    return Readiness(
+        link_state_check_retries=_bounded_int(conf, "link_state_check_retries", 1, 1000, 5),
+        link_state_check_interval=_bounded_int(conf, "link_state_check_interval", 1, 60000, 600),
+        wait_for_external_ids=dict(wanted or {}),
+        wait_timeout_ms=_bounded_int(conf, "waitTimeoutMs", 1, 600000, 10000),
+    )
+
+
+def validate_ovn_port(value: str, origin: str) -> str:
+    # OVN's logical switch port names are free-form; refuse only what no name holds.
+    if len(value) > 255 or not value.isprintable():
+        raise _bad(f"ovnPort {value[:64]!r} from {origin} must be 1-255 printable characters")
+    return value
+
+
 def decode_stdin(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_STDIN_BYTES:
         raise CNIError(DECODE_FAILURE, f"network configuration is larger than {MAX_STDIN_BYTES} bytes")
@@ -261,6 +340,8 @@ def parse_netconf(data: bytes) -> NetConf:
         runtime_config=_typed(conf, "runtimeConfig", dict, {}),
         valid_attachments=_validate_valid_attachments(conf.get("cni.dev/valid-attachments")),
         **_port_options(conf),
+        readiness=_readiness(conf),
+        cni_args=_pod_args(conf),
         raw=data,
     )
 
@@ -283,24 +364,53 @@ def resolve_device_id(conf: NetConf, env: CniEnv) -> str:
 
 
 def resolve_mac(conf: NetConf, env: CniEnv) -> str | None:
-    """The requested pod MAC: runtimeConfig beats CNI_ARGS, which beats netconf."""
+    """The requested pod MAC: runtimeConfig, then args.cni, then CNI_ARGS, then netconf."""
     runtime = conf.runtime_config.get("mac")
     if runtime is not None:
         if not isinstance(runtime, str):
             raise _bad("runtimeConfig.mac must be a string")
         return normalize_mac(runtime, "runtimeConfig")
+    if conf.cni_args.mac:
+        return conf.cni_args.mac
     if env.args.get("MAC"):
         return normalize_mac(env.args["MAC"], "CNI_ARGS")
     return conf.mac
 
 
-def render_external_ids(conf: NetConf, env: CniEnv) -> dict[str, str]:
-    """The user's externalIDs with {{.Field}} templates filled from the CNI env."""
+def resolve_ovn_port(conf: NetConf, env: CniEnv) -> str | None:
+    """The OVN logical port (the Interface's iface-id): args.cni beats CNI_ARGS OvnPort (ovs-cni's)."""
+    if conf.cni_args.ovn_port:
+        return conf.cni_args.ovn_port
+    if env.args.get("OvnPort"):
+        return validate_ovn_port(env.args["OvnPort"], "CNI_ARGS")
+    return None
+
+
+def render_external_ids(conf: NetConf, env: CniEnv, mac: str = "", ip_addresses: str = "") -> dict[str, str]:
+    """The netconf's externalIDs, args.cni's merged over them, with {{.Field}} templates filled in.
+
+    ip_addresses: the lease's addresses as a comma-separated CIDR list (as OVN-Kubernetes writes them).
+    """
     values = {
         "PodNamespace": env.args.get("K8S_POD_NAMESPACE", ""),
         "PodName": env.args.get("K8S_POD_NAME", ""),
         "PodUID": env.args.get("K8S_POD_UID", ""),
         "ContainerID": env.container_id,
         "IfName": env.ifname,
+        "MAC": mac,
+        "IPAddresses": ip_addresses,
     }
-    return {key: _TEMPLATE.sub(lambda m: values[m.group(1)], value) for key, value in conf.external_ids.items()}
+    external_ids = {**conf.external_ids, **conf.cni_args.external_ids}
+    return {key: _TEMPLATE.sub(lambda m: values[m.group(1)], value) for key, value in external_ids.items()}
+
+
+def ovn_external_ids(ovn_port: str, env: CniEnv, mac: str, ip_addresses: str) -> dict[str, str]:
+    """What OVN-Kubernetes' CNI writes on a pod's Interface, so ovn-controller binds the port."""
+    ids = {
+        "iface-id": ovn_port,
+        "iface-id-ver": env.args.get("K8S_POD_UID", ""),
+        "attached_mac": mac,
+        "ip_addresses": ip_addresses,
+        "sandbox": env.container_id,
+    }
+    return {key: value for key, value in ids.items() if value}

@@ -55,6 +55,10 @@ GOVERNED: tuple[Key, ...] = (
     Key("bridge", "bridge"),  # another bridge is another network (br-ex)
     Key("vlan", "vlan"),  # another tag is another tenant's segment
     Key("ipam.dataDir", paths=True),  # host-local, run as root, creates directories and files there
+    # A pod's cni-args: its own OVN port name claims another pod's port (and its traffic).
+    # args.cni.mac is not here: like mac and runtimeConfig.mac it is the pod's own address.
+    Key("args.cni.ovnPort"),
+    Key("args.cni.externalIDs"),  # iface-id and friends, the same claim by another name
 )
 
 

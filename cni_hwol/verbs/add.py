@@ -11,8 +11,14 @@ import json
 import logging
 import os
 
-from cni_hwol.cni.errors import DEVICE_ERROR, OVS_ERROR, CNIError
-from cni_hwol.cni.netconf import render_external_ids, resolve_device_id, resolve_mac
+from cni_hwol.cni.errors import DEVICE_ERROR, OVS_ERROR, TRY_AGAIN_LATER, CNIError
+from cni_hwol.cni.netconf import (
+    ovn_external_ids,
+    render_external_ids,
+    resolve_device_id,
+    resolve_mac,
+    resolve_ovn_port,
+)
 from cni_hwol.cni.result import Interface, Result, parse_result, render_result
 from cni_hwol.crashpoints import crash_point
 from cni_hwol.hw.representor import find_representor
@@ -25,6 +31,7 @@ from cni_hwol.linux.links import Netlink, ipv6_disabled
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.port_options import OfportTaken, PortOptions
 from cni_hwol.ovsdb.ports import BridgeMissing, PortNameTaken, attach_port, detach_port, find_port
+from cni_hwol.ovsdb.readiness import IN_VSWITCHD, LINK_UP, Condition, NotReady, external_ids_set, wait_for_interface
 from cni_hwol.state import AttachmentState
 from cni_hwol.undo import Rollback
 from cni_hwol.verbs.common import (
@@ -78,9 +85,19 @@ def _settle_stale_ports(inv: Invocation, ovsdb: OvsdbClient, representor: str) -
         raise ovs_failure("settling stale ports", exc) from None
 
 
-def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_id: str) -> str:
+def _interface_ids(inv: Invocation, state: AttachmentState, result: Result) -> dict[str, str]:
+    """The Interface's external_ids: the netconf's and the pod's, then OVN's port identity."""
+    ip_addresses = ",".join(ip.address for ip in result.ips)
+    ids = render_external_ids(inv.conf, inv.env, state.pod_mac, ip_addresses)
+    ovn_port = resolve_ovn_port(inv.conf, inv.env)
+    if ovn_port:
+        ids.update(ovn_external_ids(ovn_port, inv.env, state.pod_mac, ip_addresses))
+    return ids
+
+
+def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_id: str, result: Result) -> str:
     ids = plugin_external_ids(inv, device_id)
-    interface_ids = {**render_external_ids(inv.conf, inv.env), **ids}
+    interface_ids = {**_interface_ids(inv, state, result), **ids}
     options = PortOptions.from_state(state.port_options or {})
     try:
         try:
@@ -107,6 +124,17 @@ def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_
         raise ovs_failure(f"adding port {state.representor} to {state.bridge}", exc) from None
 
 
+def _await_interface(inv: Invocation, name: str, condition: Condition, timeout_ms: int) -> None:
+    """Block until the representor's Interface meets `condition`; code 11 (undoing ADD) when it does not in time."""
+    try:
+        with connect_ovsdb(inv.conf.ovsdb_socket) as ovsdb:
+            wait_for_interface(ovsdb, name, condition, timeout_ms)
+    except NotReady as exc:
+        raise CNIError(TRY_AGAIN_LATER, str(exc)) from None
+    except (OvsdbError, OvsdbUnavailable) as exc:
+        raise ovs_failure(f"waiting for {condition.description} on {name}", exc) from None
+
+
 def _release_lease(inv: Invocation, lease: IpamCall) -> None:
     """Undo of an IPAM ADD that may still be running: let it finish, then DEL what it took.
 
@@ -128,6 +156,7 @@ def cmd_add(inv: Invocation) -> dict:
     env, conf, store, key = inv.env, inv.conf, inv.store, inv.key
     device_id = resolve_device_id(conf, env)
     requested_mac = resolve_mac(conf, env)
+    resolve_ovn_port(conf, env)  # a bad OvnPort is refused before anything changes
     netns_fd = open_pod_netns(env.netns)
     host_fd = open_host_netns()
     try:
@@ -246,12 +275,15 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         with connect_ovsdb(conf.ovsdb_socket) as ovsdb:
             _settle_stale_ports(inv, ovsdb, rep.name)
             undo.push(f"remove OVS port {rep.name}", detach_attachment_port, state)
-            state.port_uuid = _attach(inv, ovsdb, state, device_id)
+            state.port_uuid = _attach(inv, ovsdb, state, device_id, result)
         verify_assigned_ofport(state)
         crash_point("ovs-attached")
 
-        # 6. The lease's addresses on the VF, then the VF up (the kernel announces
-        # the addresses as it comes up), then the routes through it.
+        # 6. The lease's addresses on the VF, then, once ovs-vswitchd has the port,
+        # the VF up (the kernel announces the addresses as it comes up, and the
+        # announcements must reach the bridge), then the routes through it. ADD
+        # returns only when the port forwards: its link is up in OVS and the
+        # controller (ovn-controller) has written the keys the netconf waits for.
         pod_link = pod.get(env.ifname) or pod_link
         result.interfaces = [
             Interface(name=rep.name, mac=rep.mac),
@@ -261,9 +293,13 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             ip.interface = 1
         if conf.dns:
             result.dns = conf.dns
+        wanted = conf.readiness.wait_for_external_ids
         add_addresses(pod, pod_link, result)
+        _await_interface(inv, rep.name, IN_VSWITCHD, conf.readiness.vswitchd_timeout_ms)
         pod.set_up(pod_link)
+        _await_interface(inv, rep.name, LINK_UP, conf.readiness.vswitchd_timeout_ms)
         add_routes(pod, pod_link, result)
+        _await_interface(inv, rep.name, external_ids_set(wanted), conf.readiness.wait_timeout_ms)
         crash_point("addresses-applied")
 
         # 7. Done: record the outcome, keep every change.
