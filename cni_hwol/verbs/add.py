@@ -124,11 +124,10 @@ def _attach(inv: Invocation, ovsdb: OvsdbClient, state: AttachmentState, device_
         raise ovs_failure(f"adding port {state.representor} to {state.bridge}", exc) from None
 
 
-def _await_interface(inv: Invocation, name: str, condition: Condition, timeout_ms: int) -> None:
+def _await_interface(ovsdb: OvsdbClient, name: str, condition: Condition, timeout_ms: int) -> None:
     """Block until the representor's Interface meets `condition`; code 11 (undoing ADD) when it does not in time."""
     try:
-        with connect_ovsdb(inv.conf.ovsdb_socket) as ovsdb:
-            wait_for_interface(ovsdb, name, condition, timeout_ms)
+        wait_for_interface(ovsdb, name, condition, timeout_ms)
     except NotReady as exc:
         raise CNIError(TRY_AGAIN_LATER, str(exc)) from None
     except (OvsdbError, OvsdbUnavailable) as exc:
@@ -295,11 +294,13 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             result.dns = conf.dns
         wanted = conf.readiness.wait_for_external_ids
         add_addresses(pod, pod_link, result)
-        _await_interface(inv, rep.name, IN_VSWITCHD, conf.readiness.vswitchd_timeout_ms)
-        pod.set_up(pod_link)
-        _await_interface(inv, rep.name, LINK_UP, conf.readiness.vswitchd_timeout_ms)
-        add_routes(pod, pod_link, result)
-        _await_interface(inv, rep.name, external_ids_set(wanted), conf.readiness.wait_timeout_ms)
+        with connect_ovsdb(conf.ovsdb_socket) as ovsdb:  # one connection for the three waits
+            _await_interface(ovsdb, rep.name, IN_VSWITCHD, conf.readiness.vswitchd_timeout_ms)
+            pod.set_up(pod_link)
+            _await_interface(ovsdb, rep.name, LINK_UP, conf.readiness.vswitchd_timeout_ms)
+            add_routes(pod, pod_link, result)
+            if wanted:
+                _await_interface(ovsdb, rep.name, external_ids_set(wanted), conf.readiness.wait_timeout_ms)
         crash_point("addresses-applied")
 
         # 7. Done: record the outcome, keep every change.
