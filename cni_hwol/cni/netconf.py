@@ -54,6 +54,7 @@ class NetConf:
     trunk: tuple[int, ...] = ()  # VLAN ids, expanded and sorted
     ofport_request: int | None = None
     bridges: tuple[str, ...] = ()  # with bridge "auto": the bridges it may choose
+    vf_settings: dict[str, Any] = field(default_factory=dict)  # spoofchk, trust, link_state: set through the PF
     raw: bytes = b""  # passed unchanged to the IPAM plugin
 
 
@@ -200,6 +201,25 @@ def _port_options(conf: dict) -> dict[str, Any]:
     }
 
 
+def _on_off(conf: dict, key: str) -> bool | None:
+    value = conf.get(key)
+    if value is None:
+        return None
+    if value not in ("on", "off"):
+        raise _bad(f'{key!r} must be "on" or "off" (as sriov-cni), got {json.dumps(value)[:32]}')
+    return value == "on"
+
+
+def _vf_settings(conf: dict) -> dict[str, Any]:
+    """spoofchk, trust and link_state, sriov-cni's keys: the VF as its PF sets it."""
+    settings = {"spoofchk": _on_off(conf, "spoofchk"), "trust": _on_off(conf, "trust")}
+    link_state = conf.get("link_state")
+    if link_state is not None and link_state not in ("auto", "enable", "disable"):
+        raise _bad(f'\'link_state\' must be "auto", "enable" or "disable", got {json.dumps(link_state)[:32]}')
+    settings["link_state"] = link_state
+    return {key: value for key, value in settings.items() if value is not None}
+
+
 def decode_stdin(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_STDIN_BYTES:
         raise CNIError(DECODE_FAILURE, f"network configuration is larger than {MAX_STDIN_BYTES} bytes")
@@ -261,6 +281,7 @@ def parse_netconf(data: bytes) -> NetConf:
         runtime_config=_typed(conf, "runtimeConfig", dict, {}),
         valid_attachments=_validate_valid_attachments(conf.get("cni.dev/valid-attachments")),
         **_port_options(conf),
+        vf_settings=_vf_settings(conf),
         raw=data,
     )
 

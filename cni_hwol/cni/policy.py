@@ -55,6 +55,7 @@ GOVERNED: tuple[Key, ...] = (
     Key("bridge", "bridge"),  # another bridge is another network (br-ex)
     Key("vlan", "vlan"),  # another tag is another tenant's segment
     Key("ipam.dataDir", paths=True),  # host-local, run as root, creates directories and files there
+    Key("trust"),  # a trusted VF may go promiscuous and change its MAC: it sees others' traffic
 )
 
 
