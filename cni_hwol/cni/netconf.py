@@ -55,6 +55,7 @@ class NetConf:
     ofport_request: int | None = None
     bridges: tuple[str, ...] = ()  # with bridge "auto": the bridges it may choose
     vf_settings: dict[str, Any] = field(default_factory=dict)  # spoofchk, trust, link_state: set through the PF
+    tx_rate: dict[str, int] = field(default_factory=dict)  # tx_share, tx_max (bytes/s) of the VF's devlink port
     raw: bytes = b""  # passed unchanged to the IPAM plugin
 
 
@@ -220,6 +221,43 @@ def _vf_settings(conf: dict) -> dict[str, Any]:
     return {key: value for key, value in settings.items() if value is not None}
 
 
+MBPS = 125_000  # bytes per second in one Mbps, as devlink counts rates
+
+
+def _rate_mbps(conf: dict, key: str) -> int | None:
+    value = _typed(conf, key, int)
+    if value is not None and not 0 <= value <= 4_000_000:
+        raise _bad(f"{key!r} {value} is outside 0..4000000 Mbps")
+    return value
+
+
+def _tx_rate(conf: dict) -> dict[str, int]:
+    """min_tx_rate, max_tx_rate (Mbps, sriov-cni's keys) and the bandwidth capability's egressRate
+    (bits/s): the pod's egress, shaped by the VF's devlink rate object so it stays offloaded."""
+    rate: dict[str, int] = {}
+    low, high = _rate_mbps(conf, "min_tx_rate"), _rate_mbps(conf, "max_tx_rate")
+    if low is not None:
+        rate["tx_share"] = low * MBPS
+    if high is not None:
+        rate["tx_max"] = high * MBPS
+    if high and low and low > high:
+        raise _bad(f"'min_tx_rate' {low} is above 'max_tx_rate' {high}")
+    bandwidth = (conf.get("runtimeConfig") or {}).get("bandwidth")
+    if bandwidth is None:
+        return rate
+    if not isinstance(bandwidth, dict):
+        raise _bad("runtimeConfig.bandwidth must be an object")
+    for key in ("ingressRate", "ingressBurst"):
+        if bandwidth.get(key):
+            raise _bad(f"runtimeConfig.bandwidth.{key}: cni-hwol shapes only the pod's egress (the VF's devlink rate)")
+    egress = bandwidth.get("egressRate")
+    if egress is not None:
+        if not isinstance(egress, int) or isinstance(egress, bool) or egress <= 0:
+            raise _bad(f"runtimeConfig.bandwidth.egressRate must be a positive number of bits/s, got {egress!r}")
+        rate["tx_max"] = min(filter(None, (rate.get("tx_max"), egress // 8)))
+    return rate
+
+
 def decode_stdin(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_STDIN_BYTES:
         raise CNIError(DECODE_FAILURE, f"network configuration is larger than {MAX_STDIN_BYTES} bytes")
@@ -282,6 +320,7 @@ def parse_netconf(data: bytes) -> NetConf:
         valid_attachments=_validate_valid_attachments(conf.get("cni.dev/valid-attachments")),
         **_port_options(conf),
         vf_settings=_vf_settings(conf),
+        tx_rate=_tx_rate(conf),
         raw=data,
     )
 

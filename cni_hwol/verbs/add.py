@@ -37,6 +37,7 @@ from cni_hwol.verbs.common import (
 )
 from cni_hwol.verbs.delete import detach_attachment_port, forget_attachment
 from cni_hwol.verbs.pf_settings import apply_settings, planned_changes, read_before, restore_settings, uplink_of
+from cni_hwol.verbs.port_rate import apply_rate, read_rate_before, restore_rate
 from cni_hwol.verbs.port_verify import verify_assigned_ofport
 from cni_hwol.verbs.stale_ports import settle_stale_ports
 from cni_hwol.verbs.uplink_bridge import choose_bridge
@@ -171,6 +172,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         bridge = choose_bridge(conf, vf, sysfs)
         pf = uplink_of(host, vf, conf)  # refuses a pod MTU above the uplink's
         vf_admin_before = read_before(host, pf, vf, conf)  # what the PF reports, before any change
+        devlink_port, port_rate_before = read_rate_before(rep_found, conf, device_id)  # the VF's devlink rate
 
         # 2. Remember how things were, before changing any of them.
         ipam_request = _ipam_stdin(inv) if conf.ipam else b""
@@ -201,6 +203,9 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             pf_netdev=pf.name,
             vf_admin_before=vf_admin_before.to_state() if vf_admin_before else None,
             vf_admin_set=planned_changes(vf_admin_before, conf, mac),
+            devlink_port=devlink_port,
+            port_rate_before=port_rate_before,
+            port_rate_set=dict(conf.tx_rate),
         )
         # The claim first: a state file never exists without its claim, so no
         # other pod is given the VF while anything of this attachment is left.
@@ -244,6 +249,8 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         enable_announcements(netns_fd, env.ifname)
         undo.push("restore the VF's settings through its PF", restore_settings, host, store, state)
         apply_settings(host, state)  # the pod's MAC as the VF's administrative MAC, spoofchk, trust, link_state
+        undo.push("restore the VF's devlink rate", restore_rate, store, state)
+        apply_rate(state)  # min_tx_rate, max_tx_rate, bandwidth: tx_share, tx_max of the VF's devlink port
         crash_point("vf-configured")
 
         # 5. The representor on the bridge. Once the request is sent the port is

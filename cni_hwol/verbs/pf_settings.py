@@ -63,14 +63,20 @@ def _restorable(state: AttachmentState) -> dict:
     }
 
 
+def claim_is_ours(store: StateStore, state: AttachmentState, what: str) -> bool:
+    """Whether this attachment still holds its VF: a VF already given to another pod is not reset."""
+    holder = store.device_holder(state.device_id)
+    if holder != state.key:
+        log.warning("VF %s is claimed by %s: %s left as they are", state.device_id, holder, what)
+    return holder == state.key
+
+
 def restore_settings(host: Netlink, store: StateStore, state: AttachmentState) -> None:
     """Put back what ADD changed, unless the VF is now another attachment's."""
     changes = _restorable(state)
     if not changes:
         return
-    holder = store.device_holder(state.device_id)
-    if holder != state.key:
-        log.warning("VF %s is claimed by %s: its PF settings left as they are", state.device_id, holder)
+    if not claim_is_ours(store, state, "its PF settings"):
         return
     pf = host.get(state.pf_netdev)
     if pf is None:

@@ -1,6 +1,7 @@
-"""Bad VF settings (tests/corpus/bad_vf_settings.json: spoofchk, trust, link_state, an MTU above the uplink's)
+"""Bad VF settings (tests/corpus/bad_vf_settings.json: spoofchk, trust, link_state, min_tx_rate,
+max_tx_rate, runtimeConfig.bandwidth, an MTU above the uplink's)
 through the real executable on the simulated node: code 7 (103 for a key the
-simulated PF, a veth without VF operations, cannot take), a message naming the key, exit 1,
+simulated PF, a veth without VF operations, or its missing devlink cannot take), a message naming the key, exit 1,
 no traceback, and nothing changed on the node."""
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from cni_hwol.linux.links import RTM_SETLINK, Link, Netlink, rtnl_codecs
 from cni_hwol.linux.nlsock import NetlinkError
 from cni_hwol.state import AttachmentKey, StateStore, read_state_file
 from cni_hwol.verbs.pf_settings import restore_settings
+from cni_hwol.verbs.port_rate import check_rate, restore_rate
 from tests.unit.test_state import make_state
 
 PF = Link(index=7, name="enp3s0f0np0", mac="02:00:00:00:00:aa", mtu=9000, up=True, parent_device=None)
@@ -129,3 +130,85 @@ def test_a_format_1_state_file_loads_with_nothing_set_through_the_pf(tmp_path):
     pf = FakePf()
     restore_settings(pf, StateStore(str(tmp_path)), state)
     assert pf.sent == []
+
+
+def rates(**keys) -> dict:
+    return parse_netconf(json.dumps({"cniVersion": "1.0.0", "name": "n", **keys}).encode()).tx_rate
+
+
+def test_rates_in_mbps_and_the_bandwidth_capability_become_devlink_bytes_per_second():
+    assert rates(min_tx_rate=10, max_tx_rate=100) == {"tx_share": 1_250_000, "tx_max": 12_500_000}
+    assert rates(max_tx_rate=100) == {"tx_max": 12_500_000}  # either key may come alone
+    assert rates(min_tx_rate=10) == {"tx_share": 1_250_000}
+    assert rates(runtimeConfig={"bandwidth": {"egressRate": 80_000_000}}) == {"tx_max": 10_000_000}
+    # both: the tighter limit
+    assert rates(max_tx_rate=50, runtimeConfig={"bandwidth": {"egressRate": 800_000_000}}) == {"tx_max": 6_250_000}
+    assert rates() == {}
+
+
+class FakeDevlink:
+    """Devlink's rate methods over a dict; records every set."""
+
+    rates: dict = {}
+    sets: list = []
+
+    absent = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+    def close(self):
+        pass
+
+    def port_rate(self, handle, index):
+        return dict(self.rates[(handle, index)])
+
+    def set_port_rate(self, handle, index, rate):
+        self.sets.append((handle, index, dict(rate)))
+        self.rates[(handle, index)].update(rate)
+
+
+@pytest.fixture
+def fake_devlink():
+    from cni_hwol.hw import devlink
+
+    FakeDevlink.rates = {("netdevsim/netdevsim1", 131): {"tx_share": 0, "tx_max": 5}}
+    FakeDevlink.sets = []
+    devlink.use_devlink_source(FakeDevlink)
+    yield FakeDevlink
+    devlink.use_devlink_source(devlink.Devlink)
+
+
+def rated_attachment(tmp_path, holder: AttachmentKey):
+    store = StateStore(str(tmp_path))
+    state = make_state(
+        devlink_port="netdevsim/netdevsim1/131",
+        port_rate_before={"tx_share": 0, "tx_max": 5},
+        port_rate_set={"tx_share": 1_250_000, "tx_max": 5},
+    )
+    store.claim_device(state.device_id, holder)
+    return store, state
+
+
+def test_del_puts_back_the_devlink_rate_add_changed(tmp_path, fake_devlink):
+    store, state = rated_attachment(tmp_path, make_state().key)
+    restore_rate(store, state)
+    assert fake_devlink.sets == [("netdevsim/netdevsim1", 131, {"tx_share": 0})]  # tx_max was not changed
+
+
+def test_del_leaves_the_rate_of_a_vf_claimed_by_another_attachment(tmp_path, fake_devlink):
+    store, state = rated_attachment(tmp_path, AttachmentKey("hwol", "other-pod", "net1"))
+    restore_rate(store, state)
+    assert fake_devlink.sets == []
+
+
+def test_check_sees_a_devlink_rate_changed_behind_its_back(fake_devlink):
+    state = make_state(devlink_port="netdevsim/netdevsim1/131", port_rate_set={"tx_max": 5})
+    check_rate(state)
+    fake_devlink.rates[("netdevsim/netdevsim1", 131)]["tx_max"] = 7
+    with pytest.raises(CNIError) as caught:
+        check_rate(state)
+    assert caught.value.msg == "devlink port netdevsim/netdevsim1/131 has tx_max 7, ADD set 5"
