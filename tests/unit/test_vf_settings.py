@@ -212,3 +212,16 @@ def test_check_sees_a_devlink_rate_changed_behind_its_back(fake_devlink):
     with pytest.raises(CNIError) as caught:
         check_rate(state)
     assert caught.value.msg == "devlink port netdevsim/netdevsim1/131 has tx_max 7, ADD set 5"
+
+
+def test_check_sees_a_pf_setting_changed_behind_its_back(monkeypatch):
+    from cni_hwol.verbs import pf_settings
+
+    state = make_state(pf_netdev=PF.name, vf_admin_set={"mac": "02:00:00:00:00:01", "trust": True})
+    reported = vf_settings.VfSettings(mac="02:00:00:00:00:01", spoofchk=True, trust=True, link_state="auto")
+    monkeypatch.setattr(pf_settings, "read_vf", lambda host, pf, vf: reported)
+    pf_settings.check_settings(None, state)
+    reported = vf_settings.VfSettings(mac="02:00:00:00:00:01", spoofchk=True, trust=False, link_state="auto")
+    with pytest.raises(CNIError) as caught:
+        pf_settings.check_settings(None, state)
+    assert caught.value.msg == f"VF {state.vf_index} of {PF.name} has trust False, ADD set True"
