@@ -283,6 +283,39 @@ def test_vf_settings_through_the_pf_are_set_checked_and_restored(knode, pod):
     assert knode.snapshot(pod) == snapshot
 
 
+def port_rate(port: str) -> dict:
+    """The devlink rate of a port as devlink(8) reads it (bytes per second; 0 when unset)."""
+    (rate,) = json.loads(sh("devlink", "-j", "port", "function", "rate", "show", port))["rate"].values()
+    return {key: rate.get(key, 0) for key in ("tx_share", "tx_max")}
+
+
+def test_tx_rates_and_bandwidth_go_to_the_vf_devlink_port_and_back(knode, pod):
+    device, port = knode.vfs[(2, 2)], "netdevsim/netdevsim2/130"  # netdevsim numbers VF ports from 128
+    assert port_rate(port) == {"tx_share": 0, "tx_max": 0}
+    snapshot = knode.snapshot(pod)
+    rates = {"min_tx_rate": 10, "max_tx_rate": 100}
+    status, result, stderr = knode.exec_plugin("ADD", pod, device, **rates)
+    assert status == 0, stderr
+    assert port_rate(port) == {"tx_share": 1250000, "tx_max": 12500000}  # Mbps x 125000
+    status, _, stderr = knode.exec_plugin("CHECK", pod, device, prevResult=result, **rates)
+    assert status == 0, stderr
+    sh("devlink", "port", "function", "rate", "set", port, "tx_max", "200mbit")
+    status, body, _ = knode.exec_plugin("CHECK", pod, device, prevResult=result, **rates)
+    assert status != 0 and body["code"] == 100 and "tx_max 25000000, ADD set 12500000" in body["msg"]
+    status, _, stderr = knode.exec_plugin("DEL", pod, device, **rates)
+    assert status == 0, stderr
+    assert port_rate(port) == {"tx_share": 0, "tx_max": 0}
+    # The bandwidth capability: egressRate in bits per second, the pod's egress.
+    bandwidth = {"runtimeConfig": {"bandwidth": {"egressRate": 80_000_000, "egressBurst": 80_000_000}}}
+    status, _, stderr = knode.exec_plugin("ADD", pod, device, **bandwidth)
+    assert status == 0, stderr
+    assert port_rate(port) == {"tx_share": 0, "tx_max": 10_000_000}
+    status, _, stderr = knode.exec_plugin("DEL", pod, device, **bandwidth)
+    assert status == 0, stderr
+    assert port_rate(port) == {"tx_share": 0, "tx_max": 0}
+    assert knode.snapshot(pod) == snapshot
+
+
 def test_same_vf_number_on_two_pfs_maps_to_each_pfs_representor(knode):
     names = []
     for dev in SWITCHDEV:
