@@ -29,7 +29,7 @@ from cni_hwol.cni.errors import IO_FAILURE, TRY_AGAIN_LATER, CNIError
 
 LOCK_TIMEOUT_SECONDS = 60.0
 ATTACHMENT_LOCK_BUCKETS = 1024  # bounds the number of lock files, whatever the pod churn
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: the VF's settings through its PF (pf_netdev, vf_admin_*), its rate
 LEGACY_SEPARATOR = "--"  # attachment file names before this release: <cid>--<ifname>.json
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,12 @@ class AttachmentState:
     result: dict[str, Any] | None = None
     representor_tc_offload_was_off: bool = False  # ADD turns hw-tc-offload on; DEL turns it off again
     vf_missing_since: float | None = None  # when DEL first found the VF in no namespace (time.time())
+    pf_netdev: str = ""  # the VF's PF netdev, through which vf_admin_set was set ("" in format 1)
+    vf_admin_before: dict[str, Any] | None = None  # VfSettings the PF reported before ADD; None: no VF ops
+    vf_admin_set: dict[str, Any] = field(default_factory=dict)  # what ADD set through the PF; DEL restores it
+    devlink_port: str = ""  # "bus/dev/index" of the VF's devlink port, when a rate was set on it
+    port_rate_before: dict[str, int] | None = None  # tx_share, tx_max before ADD
+    port_rate_set: dict[str, int] = field(default_factory=dict)  # what ADD set; DEL restores it
     format: int = STATE_FORMAT
 
     @property

@@ -56,6 +56,8 @@ class NetConf:
     bridges: tuple[str, ...] = ()  # with bridge "auto": the bridges it may choose
     readiness: Readiness = field(default_factory=lambda: Readiness())
     cni_args: PodArgs = field(default_factory=lambda: PodArgs())  # Multus' args.cni: the pod's cni-args
+    vf_settings: dict[str, Any] = field(default_factory=dict)  # spoofchk, trust, link_state: set through the PF
+    tx_rate: dict[str, int] = field(default_factory=dict)  # tx_share, tx_max (bytes/s) of the VF's devlink port
     raw: bytes = b""  # passed unchanged to the IPAM plugin
 
 
@@ -279,6 +281,62 @@ def validate_ovn_port(value: str, origin: str) -> str:
     return value
 
 
+def _on_off(conf: dict, key: str) -> bool | None:
+    value = conf.get(key)
+    if value is None:
+        return None
+    if value not in ("on", "off"):
+        raise _bad(f'{key!r} must be "on" or "off" (as sriov-cni), got {json.dumps(value)[:32]}')
+    return value == "on"
+
+
+def _vf_settings(conf: dict) -> dict[str, Any]:
+    """spoofchk, trust and link_state, sriov-cni's keys: the VF as its PF sets it."""
+    settings = {"spoofchk": _on_off(conf, "spoofchk"), "trust": _on_off(conf, "trust")}
+    link_state = conf.get("link_state")
+    if link_state is not None and link_state not in ("auto", "enable", "disable"):
+        raise _bad(f'\'link_state\' must be "auto", "enable" or "disable", got {json.dumps(link_state)[:32]}')
+    settings["link_state"] = link_state
+    return {key: value for key, value in settings.items() if value is not None}
+
+
+MBPS = 125_000  # bytes per second in one Mbps, as devlink counts rates
+
+
+def _rate_mbps(conf: dict, key: str) -> int | None:
+    value = _typed(conf, key, int)
+    if value is not None and not 0 <= value <= 4_000_000:
+        raise _bad(f"{key!r} {value} is outside 0..4000000 Mbps")
+    return value
+
+
+def _tx_rate(conf: dict) -> dict[str, int]:
+    """min_tx_rate, max_tx_rate (Mbps, sriov-cni's keys) and the bandwidth capability's egressRate
+    (bits/s): the pod's egress, shaped by the VF's devlink rate object so it stays offloaded."""
+    rate: dict[str, int] = {}
+    low, high = _rate_mbps(conf, "min_tx_rate"), _rate_mbps(conf, "max_tx_rate")
+    if low is not None:
+        rate["tx_share"] = low * MBPS
+    if high is not None:
+        rate["tx_max"] = high * MBPS
+    if high and low and low > high:
+        raise _bad(f"'min_tx_rate' {low} is above 'max_tx_rate' {high}")
+    bandwidth = (conf.get("runtimeConfig") or {}).get("bandwidth")
+    if bandwidth is None:
+        return rate
+    if not isinstance(bandwidth, dict):
+        raise _bad("runtimeConfig.bandwidth must be an object")
+    for key in ("ingressRate", "ingressBurst"):
+        if bandwidth.get(key):
+            raise _bad(f"runtimeConfig.bandwidth.{key}: cni-hwol shapes only the pod's egress (the VF's devlink rate)")
+    egress = bandwidth.get("egressRate")
+    if egress is not None:
+        if not isinstance(egress, int) or isinstance(egress, bool) or egress <= 0:
+            raise _bad(f"runtimeConfig.bandwidth.egressRate must be a positive number of bits/s, got {egress!r}")
+        rate["tx_max"] = min(filter(None, (rate.get("tx_max"), egress // 8)))
+    return rate
+
+
 def decode_stdin(data: bytes) -> dict[str, Any]:
     if len(data) > MAX_STDIN_BYTES:
         raise CNIError(DECODE_FAILURE, f"network configuration is larger than {MAX_STDIN_BYTES} bytes")
@@ -342,6 +400,8 @@ def parse_netconf(data: bytes) -> NetConf:
         **_port_options(conf),
         readiness=_readiness(conf),
         cni_args=_pod_args(conf),
+        vf_settings=_vf_settings(conf),
+        tx_rate=_tx_rate(conf),
         raw=data,
     )
 

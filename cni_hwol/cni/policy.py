@@ -59,6 +59,7 @@ GOVERNED: tuple[Key, ...] = (
     # args.cni.mac is not here: like mac and runtimeConfig.mac it is the pod's own address.
     Key("args.cni.ovnPort"),
     Key("args.cni.externalIDs"),  # iface-id and friends, the same claim by another name
+    Key("trust"),  # a trusted VF may go promiscuous and change its MAC: it sees others' traffic
 )
 
 

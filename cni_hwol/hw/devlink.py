@@ -35,6 +35,8 @@ NETLINK_GENERIC = 16
 GENL_ID_CTRL = 0x10
 CTRL_CMD_GETFAMILY = 3
 DEVLINK_CMD_PORT_GET = 5
+DEVLINK_CMD_RATE_GET = 74
+DEVLINK_CMD_RATE_SET = 75
 DEVLINK_GENL_VERSION = 1
 ENOENT = 2
 
@@ -54,9 +56,17 @@ def _devlink_message_class():
             (77, "DEVLINK_ATTR_PORT_FLAVOUR", "uint16"),
             (127, "DEVLINK_ATTR_PORT_PCI_PF_NUMBER", "uint16"),
             (128, "DEVLINK_ATTR_PORT_PCI_VF_NUMBER", "uint16"),
+            (165, "DEVLINK_ATTR_RATE_TYPE", "uint16"),
+            (166, "DEVLINK_ATTR_RATE_TX_SHARE", "uint64"),  # bytes per second
+            (167, "DEVLINK_ATTR_RATE_TX_MAX", "uint64"),
         )
 
     return devlink_msg
+
+
+def _port_attrs(handle: str, port_index: int) -> list:
+    bus, _, dev = handle.partition("/")
+    return [("DEVLINK_ATTR_BUS_NAME", bus), ("DEVLINK_ATTR_DEV_NAME", dev), ("DEVLINK_ATTR_PORT_INDEX", port_index)]
 
 
 class Devlink:
@@ -145,6 +155,21 @@ class Devlink:
         bus, _, dev = handle.partition("/")
         attrs = [("DEVLINK_ATTR_BUS_NAME", bus), ("DEVLINK_ATTR_DEV_NAME", dev), ("DEVLINK_ATTR_ESWITCH_MODE", code)]
         self._request(_CMD_ESWITCH_SET, attrs, 0)
+
+    def port_rate(self, handle: str, port_index: int) -> dict[str, int]:
+        """The rate object of a port (its leaf): {"tx_share", "tx_max"} in bytes per second."""
+        attrs = _port_attrs(handle, port_index)
+        (reply,) = self._request(DEVLINK_CMD_RATE_GET, attrs, 0)
+        return {
+            "tx_share": reply.get_attr("DEVLINK_ATTR_RATE_TX_SHARE") or 0,
+            "tx_max": reply.get_attr("DEVLINK_ATTR_RATE_TX_MAX") or 0,
+        }
+
+    def set_port_rate(self, handle: str, port_index: int, rate: dict[str, int]) -> None:
+        """Set tx_share and/or tx_max (bytes per second; 0: no limit) of a port's rate (raises NetlinkError)."""
+        attrs = _port_attrs(handle, port_index)
+        attrs += [(f"DEVLINK_ATTR_RATE_{key.upper()}", value) for key, value in rate.items()]
+        self._request(DEVLINK_CMD_RATE_SET, attrs, 0)
 
 
 # Where devlink is read from. Callers open it with open_devlink(); a test hands them another

@@ -17,6 +17,7 @@ class Representor:
     netdev: str
     source: str  # "devlink" or "sysfs": which one answered
     devlink_handle: str | None = None
+    devlink_port: int | None = None  # the VF's devlink port index (its rate object), when devlink answered
 
 
 def _devlink_handle(vf: VirtualFunction, ports: list[DevlinkPort]) -> str:
@@ -42,7 +43,7 @@ def _from_devlink(vf: VirtualFunction, devlink: Devlink) -> tuple[Representor | 
     if len(candidates) > 1:
         candidates = [p for p in candidates if p.pf_number == vf.pf_number]
     if len(candidates) == 1 and candidates[0].netdev:
-        return Representor(candidates[0].netdev, "devlink", handle), ""
+        return Representor(candidates[0].netdev, "devlink", handle, candidates[0].index), ""
     return None, f"devlink {handle} has no pcivf port with pfnum {vf.pf_number} vfnum {vf.vf_index} and a netdev"
 
 

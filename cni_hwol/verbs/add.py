@@ -43,6 +43,8 @@ from cni_hwol.verbs.common import (
     plugin_external_ids,
 )
 from cni_hwol.verbs.delete import detach_attachment_port, forget_attachment
+from cni_hwol.verbs.pf_settings import apply_settings, planned_changes, read_before, restore_settings, uplink_of
+from cni_hwol.verbs.port_rate import apply_rate, read_rate_before, restore_rate
 from cni_hwol.verbs.port_verify import verify_assigned_ofport
 from cni_hwol.verbs.stale_ports import settle_stale_ports
 from cni_hwol.verbs.uplink_bridge import choose_bridge
@@ -197,6 +199,9 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         mtu = conf.mtu or vf_link.mtu
         mac = requested_mac or (vf_link.mac if usable_mac(vf_link.mac) else random_mac())
         bridge = choose_bridge(conf, vf, sysfs)
+        pf = uplink_of(host, vf, conf)  # refuses a pod MTU above the uplink's
+        vf_admin_before = read_before(host, pf, vf, conf)  # what the PF reports, before any change
+        devlink_port, port_rate_before = read_rate_before(rep_found, conf, device_id)  # the VF's devlink rate
 
         # 2. Remember how things were, before changing any of them.
         ipam_request = _ipam_stdin(inv) if conf.ipam else b""
@@ -224,6 +229,12 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             ipam_stdin=ipam_request.decode(),
             pod_args={k: v for k, v in env.args.items() if k.startswith("K8S_POD_")},
             port_options=PortOptions.requested(conf.vlan, conf.trunk, conf.ofport_request).to_state(),
+            pf_netdev=pf.name,
+            vf_admin_before=vf_admin_before.to_state() if vf_admin_before else None,
+            vf_admin_set=planned_changes(vf_admin_before, conf, mac),
+            devlink_port=devlink_port,
+            port_rate_before=port_rate_before,
+            port_rate_set=dict(conf.tx_rate),
         )
         # The claim first: a state file never exists without its claim, so no
         # other pod is given the VF while anything of this attachment is left.
@@ -265,6 +276,10 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         if pod_link.mtu != mtu:
             pod.set_mtu(pod_link, mtu)
         enable_announcements(netns_fd, env.ifname)
+        undo.push("restore the VF's settings through its PF", restore_settings, host, store, state)
+        apply_settings(host, state)  # the pod's MAC as the VF's administrative MAC, spoofchk, trust, link_state
+        undo.push("restore the VF's devlink rate", restore_rate, store, state)
+        apply_rate(state)  # min_tx_rate, max_tx_rate, bandwidth: tx_share, tx_max of the VF's devlink port
         crash_point("vf-configured")
 
         # 5. The representor on the bridge. Once the request is sent the port is

@@ -12,6 +12,8 @@ from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.port_options import read_port_options
 from cni_hwol.ovsdb.ports import port_on_bridge
 from cni_hwol.verbs.common import Invocation, connect_ovsdb, open_pod_netns, ovs_failure
+from cni_hwol.verbs.pf_settings import check_settings
+from cni_hwol.verbs.port_rate import check_rate
 from cni_hwol.verbs.port_verify import check_port_options
 from cni_hwol.verbs.vf_moves import is_vf
 
@@ -45,6 +47,8 @@ def cmd_check(inv: Invocation) -> None:
         rep = host.get(state.representor)
         if rep is None or not rep.up:
             raise CNIError(DEVICE_ERROR, f"representor {state.representor} is missing or down")
+        check_settings(host, state)
+    check_rate(state)
     with connect_ovsdb(state.ovsdb_socket) as ovsdb:
         try:
             port, held = port_on_bridge(ovsdb, state.bridge, state.representor)

@@ -24,6 +24,8 @@ from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import detach_port, find_port
 from cni_hwol.state import AttachmentState
 from cni_hwol.verbs.common import VSWITCHD_SYNC_TIMEOUT_MS, Invocation, open_host_netns, ovs_failure
+from cni_hwol.verbs.pf_settings import restore_settings
+from cni_hwol.verbs.port_rate import restore_rate
 from cni_hwol.verbs.stale_ports import stale_port_of
 from cni_hwol.verbs.vf_moves import VfNowhere, locate_vf, restore_representor, return_vf
 
@@ -115,6 +117,8 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
             ipam_type = _stored_ipam_type(state) if state.ipam_stdin else None
             if ipam_type:
                 release = IpamCall(ipam_type, "DEL", state.ipam_stdin.encode(), inv.env.path, _ipam_environ(inv, state))
+            restore_settings(host, inv.store, state)  # only while the VF is still claimed by this attachment
+            restore_rate(inv.store, state)  # likewise
             if not vf_lost and return_vf(host, host_fd, sysfs, state, netns_path):
                 restore_representor(host, state)
             else:

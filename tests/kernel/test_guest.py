@@ -129,7 +129,7 @@ class KernelNode:
             check=False,
         )
 
-    def exec_plugin(self, command: str, pod: str, device_id: str) -> tuple[int, dict, str]:
+    def exec_plugin(self, command: str, pod: str, device_id: str, **extra: object) -> tuple[int, dict, str]:
         """cni-hwol run directly, as a runtime does: (exit status, stdout JSON, stderr)."""
         conflist = json.loads((self.workdir / "net.d" / "hwol.conflist").read_text())
         conf = {"cniVersion": conflist["cniVersion"], "name": conflist["name"], **conflist["plugins"][0]}
@@ -144,7 +144,7 @@ class KernelNode:
         }
         done = subprocess.run(
             [str(self.bin_dir / "cni-hwol")],
-            input=json.dumps({**conf, "deviceID": device_id}),
+            input=json.dumps({**conf, "deviceID": device_id, **extra}),
             env=env,
             capture_output=True,
             text=True,
@@ -249,6 +249,71 @@ def test_add_attaches_the_devlink_representor_to_a_kernel_datapath_bridge(knode,
     assert sh("ip", "-br", "link", "show", "vf1x2").startswith("vf1x2")  # home under its own name
     assert feature_state(rep, "hw-tc-offload") == "off"  # DEL turned it off again
     assert knode.snapshot(pod) == before
+
+
+def vf_as_pf_reports(pf: str, vf: int) -> dict:
+    """The VF's entry in the PF's IFLA_VFINFO_LIST, as iproute2 prints it."""
+    (entry,) = [v for v in json.loads(sh("ip", "-j", "link", "show", pf))[0]["vfinfo_list"] if v["vf"] == vf]
+    return {key: entry.get(key) for key in ("address", "spoofchk", "trust", "link_state")}
+
+
+def test_vf_settings_through_the_pf_are_set_checked_and_restored(knode, pod):
+    device = knode.vfs[(1, 3)]
+    settings = {"mac": "02:00:00:00:13:03", "spoofchk": "off", "trust": "on", "link_state": "disable"}
+    sh("ip", "link", "set", "eni1np1", "vf", "3", "spoofchk", "on")  # so "off" is a change
+    before = vf_as_pf_reports("eni1np1", 3)
+    assert before == {"address": "00:00:00:00:00:00", "spoofchk": True, "trust": False, "link_state": "auto"}
+    snapshot = knode.snapshot(pod)
+    status, result, stderr = knode.exec_plugin("ADD", pod, device, **settings)
+    assert status == 0, stderr
+    assert vf_as_pf_reports("eni1np1", 3) == {
+        "address": "02:00:00:00:13:03",
+        "spoofchk": False,
+        "trust": True,
+        "link_state": "disable",
+    }
+    status, _, stderr = knode.exec_plugin("CHECK", pod, device, prevResult=result, **settings)
+    assert status == 0, stderr
+    sh("ip", "link", "set", "eni1np1", "vf", "3", "trust", "off")  # someone changed it behind our back
+    status, body, _ = knode.exec_plugin("CHECK", pod, device, prevResult=result, **settings)
+    assert status != 0 and body["code"] == 100 and "trust False, ADD set True" in body["msg"]
+    status, _, stderr = knode.exec_plugin("DEL", pod, device, **settings)
+    assert status == 0, stderr
+    assert vf_as_pf_reports("eni1np1", 3) == before
+    assert knode.snapshot(pod) == snapshot
+
+
+def port_rate(port: str) -> dict:
+    """The devlink rate of a port as devlink(8) reads it (bytes per second; 0 when unset)."""
+    (rate,) = json.loads(sh("devlink", "-j", "port", "function", "rate", "show", port))["rate"].values()
+    return {key: rate.get(key, 0) for key in ("tx_share", "tx_max")}
+
+
+def test_tx_rates_and_bandwidth_go_to_the_vf_devlink_port_and_back(knode, pod):
+    device, port = knode.vfs[(2, 2)], "netdevsim/netdevsim2/130"  # netdevsim numbers VF ports from 128
+    assert port_rate(port) == {"tx_share": 0, "tx_max": 0}
+    snapshot = knode.snapshot(pod)
+    rates = {"min_tx_rate": 10, "max_tx_rate": 100}
+    status, result, stderr = knode.exec_plugin("ADD", pod, device, **rates)
+    assert status == 0, stderr
+    assert port_rate(port) == {"tx_share": 1250000, "tx_max": 12500000}  # Mbps x 125000
+    status, _, stderr = knode.exec_plugin("CHECK", pod, device, prevResult=result, **rates)
+    assert status == 0, stderr
+    sh("devlink", "port", "function", "rate", "set", port, "tx_max", "200mbit")
+    status, body, _ = knode.exec_plugin("CHECK", pod, device, prevResult=result, **rates)
+    assert status != 0 and body["code"] == 100 and "tx_max 25000000, ADD set 12500000" in body["msg"]
+    status, _, stderr = knode.exec_plugin("DEL", pod, device, **rates)
+    assert status == 0, stderr
+    assert port_rate(port) == {"tx_share": 0, "tx_max": 0}
+    # The bandwidth capability: egressRate in bits per second, the pod's egress.
+    bandwidth = {"runtimeConfig": {"bandwidth": {"egressRate": 80_000_000, "egressBurst": 80_000_000}}}
+    status, _, stderr = knode.exec_plugin("ADD", pod, device, **bandwidth)
+    assert status == 0, stderr
+    assert port_rate(port) == {"tx_share": 0, "tx_max": 10_000_000}
+    status, _, stderr = knode.exec_plugin("DEL", pod, device, **bandwidth)
+    assert status == 0, stderr
+    assert port_rate(port) == {"tx_share": 0, "tx_max": 0}
+    assert knode.snapshot(pod) == snapshot
 
 
 def test_same_vf_number_on_two_pfs_maps_to_each_pfs_representor(knode):

@@ -227,7 +227,8 @@ class SimNode:
         pf_name = f"enp3s0f{pf}np{pf}"
         switch_id = f"{0x1C34DA0000 + pf:016x}"
         vf_base = (0x04 + pf) << 8  # each PF's VFs on a bus of their own
-        self.sh(f"ip link add {pf_name} type veth peer name pf{pf}peer")
+        # A jumbo uplink, as on a node whose pods ask for MTU 9000 (a pod MTU may not exceed it).
+        self.sh(f"ip link add {pf_name} mtu 9000 type veth peer name pf{pf}peer mtu 9000")
         self.sh(f"ip link set {pf_name} up")
         self.sysfs.add_pf(self.pf_address(pf), pf_name, switch_id, vf_base, self.vfs_per_pf)
         for vf in range(self.vfs_per_pf):

@@ -42,7 +42,9 @@ def check_conflist(conflist: dict) -> None:
     assert conflist["plugins"][0]["type"] == "cni-hwol"
     first = {"cniVersion": conflist["cniVersion"], "name": conflist["name"], **conflist["plugins"][0]}
     apply_node_policy(parse_netconf(json.dumps(first).encode()), shipped_node_policy())  # runs where installed
-    assert [p["type"] for p in conflist["plugins"][1:]] == ["portmap", "bandwidth"]
+    # cni-hwol shapes the pod's egress on the VF's devlink rate; no bandwidth plugin after it
+    assert [p["type"] for p in conflist["plugins"][1:]] == ["portmap"]
+    assert conflist["plugins"][0]["capabilities"]["bandwidth"] is True
 
 
 def test_there_are_manifests():

@@ -79,6 +79,7 @@ def test_a_netconf_may_repeat_the_node_value_but_not_the_plugin_default():
         ("bridge", "br-ex"),
         ("vlan", 100),
         ("ipam", {"type": "host-local", "dataDir": "/etc/cron.d"}),
+        ("trust", "on"),
     ],
 )
 def test_a_strict_node_file_refuses_every_governed_key(key, value):
