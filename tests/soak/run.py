@@ -53,6 +53,7 @@ class Soak:
     faults: Counter = field(default_factory=Counter)
     violations: list[dict] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)  # each step's action, to replay a violation by hand
+    standing: set[str] = field(default_factory=set)  # broken invariants seen at the last check
     step: int = 0
     pods_made: int = 0
     executor_restarts: int = 0
@@ -289,11 +290,13 @@ class Soak:
                 self.violate(f"ADD with no bridge answered {status} {body}")
             self.runtime_del(self.base_conf(), pod, "ADD without bridges") if status == 0 else self.drop_pod(pod)
         make_bridges(self.node)
+        self.note("fresh OVSDB, bridges made again")
         for a in self.live.values():
             a.port_ok = False
 
     def fault_vswitchd(self) -> None:
         self.faults["ovs-vswitchd restarted"] += 1
+        self.note("ovs-vswitchd restarted")
         self.node.ovs.stop_vswitchd()
         self.node.ovs.start_vswitchd()
 
@@ -316,6 +319,7 @@ class Soak:
         if a is None:
             return self.op_add()
         self.faults["representor set down"] += 1
+        self.note(f"representor {a.vf.rep_name} of {a.pod.container_id} set down")
         self.node.sh(f"ip link set {a.vf.rep_name} down")
         a.rep_up = False
 
@@ -355,9 +359,12 @@ class Soak:
         self.check(homes)
 
     def check(self, homes: dict) -> None:
+        """Each broken invariant is reported at the step it first shows, not again while it stands."""
         live = {cid: (a.vf.pci, a.pod.netns) for cid, a in self.live.items()}
-        for what in invariants.violations(self.node, homes, live, ovsdb_up=True):
+        found = set(invariants.violations(self.node, homes, live, ovsdb_up=True))
+        for what in sorted(found - self.standing):
             self.violate(what)
+        self.standing = found
 
 
 def make_bridges(node: SimNode) -> None:
