@@ -274,6 +274,7 @@ class Soak:
                 self.violate(f"ADD while OVSDB was down answered {status} {body}")
             self.runtime_del(self.base_conf(), pod, "ADD while OVSDB was down") if status == 0 else self.drop_pod(pod)
         self.node.ovs.start_database()
+        wait_for_vswitchd(self.node)
 
     def fault_ovsdb_fresh(self) -> None:
         """ovsdb-server up again on an empty database: every port is lost until the bridges are back."""
@@ -299,6 +300,7 @@ class Soak:
         self.note("ovs-vswitchd restarted")
         self.node.ovs.stop_vswitchd()
         self.node.ovs.start_vswitchd()
+        wait_for_vswitchd(self.node)
 
     def fault_netns_gone(self) -> None:
         """The pod's netns destroyed before DEL; the kernel brings the VF home (as devN when its name is taken)."""
@@ -365,6 +367,15 @@ class Soak:
         for what in sorted(found - self.standing):
             self.violate(what)
         self.standing = found
+
+
+def wait_for_vswitchd(node: SimNode) -> None:
+    """Until ovs-vswitchd is connected to OVSDB again (ovs-vsctl waits for it to apply a change).
+
+    Without this, an ADD with ofport_request in the seconds vswitchd takes to reconnect (its backoff)
+    gets code 101, "ofport none": the port is never numbered in ADD's 5 s (tests/README.md, "Chaos soak").
+    """
+    node.ovs.vsctl("set", "Open_vSwitch", ".", f"external_ids:soak-sync={time.monotonic_ns()}")
 
 
 def make_bridges(node: SimNode) -> None:
