@@ -46,10 +46,11 @@ def detach_attachment_port(state: AttachmentState) -> None:
             port = find_port(ovsdb, state.representor)
             if port and port.belongs_to(state.container_id, state.ifname):
                 port_uuid = port.uuid
-        # A representor that was down before ADD is set down again after the
-        # port is gone; vswitchd must have let go of it first (see detach_port).
-        sync_ms = 0 if state.representor_was_up else VSWITCHD_SYNC_TIMEOUT_MS
-        if port_uuid is not None and detach_port(ovsdb, port_uuid, sync_ms):
+        # The representor is restored after the port is gone; vswitchd must have
+        # let go of it first (see detach_port): it writes back the flags it
+        # cached, which set the representor down again when it was set down
+        # while attached (found by the chaos soak, tests/soak).
+        if port_uuid is not None and detach_port(ovsdb, port_uuid, VSWITCHD_SYNC_TIMEOUT_MS):
             log.info("removed OVS port %s (%s)", state.representor, port_uuid)
 
 
