@@ -418,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = args.results or Path(tempfile.gettempdir()) / f"cni-hwol-soak-{args.seed}-{args.steps}.json"
     report = soak(args.steps, args.seed, results)
-    print(json.dumps({k: v for k, v in report.items() if k != "violations"}, indent=1))
+    print(json.dumps({k: v for k, v in report.items() if k not in ("violations", "trace")}, indent=1))
     print(f"violations: {len(report['violations'])}; results in {results}")
     return 1 if report["violations"] else 0
 
