@@ -44,9 +44,11 @@ def detach_attachment_port(state: AttachmentState) -> None:
     that name whose Port or Interface marker names this attachment. Raises
     OvsdbUnavailable or OvsdbError."""
     with OvsdbClient(state.ovsdb_socket) as ovsdb:
-        # A representor that was down before ADD is set down again after the
-        # port is gone; vswitchd must have let go of it first (see detach_port).
-        sync_ms = 0 if state.representor_was_up else VSWITCHD_SYNC_TIMEOUT_MS
+        # The representor is restored after the port is gone; vswitchd must have
+        # let go of it first (see detach_port): it writes back the flags it
+        # cached, which set the representor down again when it was set down
+        # while attached (found by the chaos soak, tests/soak).
+        sync_ms = VSWITCHD_SYNC_TIMEOUT_MS
         removed = state.port_uuid is not None and detach_port(ovsdb, state.port_uuid, sync_ms)
         if not removed:  # no uuid recorded, or no port has it now: find the port by its marker
             port = find_port(ovsdb, state.representor)

@@ -129,6 +129,8 @@ def restore_representor(host: Netlink, state: AttachmentState) -> None:
         return
     if not state.representor_was_up and rep.up:
         host.set_down(rep)
+    elif state.representor_was_up and not rep.up:  # set down while attached (by hand, a flapping driver)
+        host.set_up(rep)
     if rep.mtu != state.representor_mtu:
         host.set_mtu(rep, state.representor_mtu)
     if state.representor_ipv6_disabled is not None and ipv6_disabled(rep.name) != state.representor_ipv6_disabled:

@@ -169,6 +169,21 @@ def test_representor_gone_before_del(node):
     assert node.snapshot() == expected  # port, lease and state gone; the rest as before
 
 
+@pytest.mark.parametrize("then", ["DEL", "ADD again, then DEL"])
+def test_a_representor_set_down_while_attached_is_up_again_after_del(node, then):
+    """Found by the chaos soak (tests/soak): DEL restored a representor's "down", never its "up"."""
+    before = node.snapshot()
+    conf = pod_conf(node)
+    pod, vf = node.create_pod("p"), node.vf(0, 1)
+    assert add(node, conf, pod, vf)[0] == 0
+    node.sh(f"ip link set {vf.rep_name} down")
+    if then != "DEL":
+        status, body, stderr = add(node, conf, pod, vf)  # a runtime's duplicate ADD
+        assert status == 0, (body, stderr)
+    delete(node, conf, pod)
+    assert node.snapshot() == before
+
+
 def test_the_rig_fails_loudly_when_ovs_vsctl_fails(node):
     """An empty port list must mean no port, never an ovs-vsctl that failed."""
     with pytest.raises(RuntimeError, match="br-none"):

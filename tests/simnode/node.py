@@ -352,6 +352,17 @@ class SimNode:
         env_overrides: dict[str, str] | None = None,
     ) -> tuple[int, dict | None, str]:
         """Run cni-hwol directly (VERSION, GC, STATUS, bad input): (exit status, stdout JSON, stderr)."""
+        env = self.plugin_exec_env(command, pod, ifname, env_overrides)
+        stdin = conf if isinstance(conf, bytes) else json.dumps(conf).encode()
+        done = run([str(self.bin_dir / "cni-hwol")], netns=self.netns, env=env, input=stdin, check=False)
+        self.sync_sysfs()
+        out = done.stdout.decode()
+        return done.returncode, json.loads(out) if out.strip() else None, done.stderr.decode()
+
+    def plugin_exec_env(
+        self, command: str, pod: Pod | None, ifname: str = "net1", env_overrides: dict[str, str] | None = None
+    ) -> dict[str, str]:
+        """The environment a runtime execs cni-hwol with for this verb and pod."""
         env = {
             "PATH": os.environ.get("PATH", ""),
             "CNI_COMMAND": command,
@@ -363,11 +374,7 @@ class SimNode:
                 CNI_CONTAINERID=pod.container_id, CNI_NETNS=pod.netns, CNI_IFNAME=ifname, CNI_ARGS=self.cni_args(pod)
             )
         env.update(env_overrides or {})
-        stdin = conf if isinstance(conf, bytes) else json.dumps(conf).encode()
-        done = run([str(self.bin_dir / "cni-hwol")], netns=self.netns, env=env, input=stdin, check=False)
-        self.sync_sysfs()
-        out = done.stdout.decode()
-        return done.returncode, json.loads(out) if out.strip() else None, done.stderr.decode()
+        return env
 
     # -- pods --------------------------------------------------------------------
     def create_pod(self, name: str) -> Pod:

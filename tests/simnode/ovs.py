@@ -34,12 +34,17 @@ class Ovs:
 
     def start(self, hw_offload: bool = False) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        run(["ovsdb-tool", "create", str(self.dir / "conf.db"), SCHEMA], env=self.env)
-        self.start_database()
-        self.vsctl("--no-wait", "init")
+        self.start_fresh_database()
         if hw_offload:  # read by ovs-vswitchd at start only
             self.vsctl("--no-wait", "set", "Open_vSwitch", ".", "other_config:hw-offload=true")
         self.start_vswitchd()
+
+    def start_fresh_database(self) -> None:
+        """Start ovsdb-server on a new, empty database (a node whose conf.db was lost)."""
+        (self.dir / "conf.db").unlink(missing_ok=True)
+        run(["ovsdb-tool", "create", str(self.dir / "conf.db"), SCHEMA], env=self.env)
+        self.start_database()
+        self.vsctl("--no-wait", "init")
 
     def start_vswitchd(self) -> None:
         vswitchd = [
@@ -100,6 +105,9 @@ class Ovs:
     def stop_database(self) -> None:
         """Stop ovsdb-server alone (fault tests: OVSDB unreachable)."""
         self._kill("ovsdb-server")
+
+    def stop_vswitchd(self) -> None:
+        self._kill("ovs-vswitchd")
 
     def _kill(self, name: str) -> None:
         pid = self._pid(name)
