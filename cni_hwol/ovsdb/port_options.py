@@ -32,6 +32,7 @@ class OfportTaken(Exception):
 class OfportMismatch(Exception):
     def __init__(self, name: str, wanted: int, got: int | None) -> None:
         super().__init__(f"OVS gave {name} ofport {got if got is not None else 'none'}, not the requested {wanted}")
+        self.got = got  # None: not numbered (yet)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cni_hwol.cni.errors import OVS_ERROR, CNIError
+from cni_hwol.cni.errors import OVS_ERROR, TRY_AGAIN_LATER, CNIError
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.port_options import OfportMismatch, PortOptions, verify_ofport
 from cni_hwol.state import AttachmentState
@@ -18,7 +18,10 @@ def verify_assigned_ofport(state: AttachmentState) -> None:
         try:
             verify_ofport(ovsdb, state.representor, wanted)
         except OfportMismatch as exc:
-            raise CNIError(OVS_ERROR, f"'ofport_request' {wanted} not honoured: {exc}") from None
+            # Not numbered yet (ovs-vswitchd reconnecting, as after an OVS restart): a retry may
+            # work (11). Numbered otherwise: OVS gave the number away, a retry will not (101).
+            code = TRY_AGAIN_LATER if exc.got is None else OVS_ERROR
+            raise CNIError(code, f"'ofport_request' {wanted} not honoured: {exc}") from None
         except (OvsdbError, OvsdbUnavailable) as exc:
             raise ovs_failure(f"reading the ofport of {state.representor}", exc) from None
 

@@ -158,7 +158,8 @@ def test_add_fails_and_rolls_back_when_ovs_does_not_give_the_requested_ofport(no
     before = node.snapshot()
     pod, vf = node.create_pod("p"), node.vf(0, 0)
     status, body, _ = node.exec_plugin("ADD", node.netconf(deviceID=vf.pci, ofport_request=9), pod)
-    assert status == 1 and body["code"] == 101, body
+    # Never numbered (vswitchd away, as while it reconnects after a restart): try again later.
+    assert status == 1 and body["code"] == 11, body
     assert body["msg"] == f"'ofport_request' 9 not honoured: OVS gave {vf.rep_name} ofport none, not the requested 9"
     assert node.snapshot() == before
 
