@@ -333,11 +333,13 @@ def test_a_front_without_its_python_executable_answers_with_cni_json(node, tmp_p
 
 
 def test_a_fork_killed_by_a_signal_kills_its_client_alike(node, executor):
+    before = node.snapshot()
     pod, vf = node.create_pod("pod1"), node.vf(1, 0)
     conf = {**node.netconf(), "deviceID": vf.pci}
     status, _ = run_plugin(node, pod, "ADD", conf, executor.socket, CNI_HWOL_CRASH_AFTER="vf-moved-lease-taken")
     assert status == -signal.SIGKILL
     assert run_plugin(node, pod, "DEL", conf, executor.socket)[0] == 0
+    assert node.snapshot() == before
 
 
 def test_a_killed_client_takes_its_fork_with_it(node, executor):
@@ -345,6 +347,7 @@ def test_a_killed_client_takes_its_fork_with_it(node, executor):
     sleepy = node.bin_dir / "sleepy-ipam"
     sleepy.write_text('#!/bin/sh\nif [ "$CNI_COMMAND" = ADD ]; then exec sleep 60; fi\nexit 0\n')
     sleepy.chmod(0o755)
+    before = node.snapshot()
     pod, vf = node.create_pod("pod1"), node.vf(1, 1)
     conf = {**node.netconf(ipam={"type": "sleepy-ipam"}), "deviceID": vf.pci}
     proc = plugin(node, pod, "ADD", executor.socket)
@@ -358,6 +361,7 @@ def test_a_killed_client_takes_its_fork_with_it(node, executor):
         os.kill(pid, signal.SIGKILL)  # the orphaned IPAM child, as after any killed plugin
     node.sync_sysfs()
     assert run_plugin(node, pod, "DEL", conf, executor.socket)[0] == 0
+    assert node.snapshot() == before
 
 
 def _pids_of(cmdline: str) -> list[int]:

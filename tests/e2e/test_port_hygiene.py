@@ -82,11 +82,12 @@ def test_add_over_a_foreign_port_names_it_and_how_to_remove_it(node):
     before = node.snapshot()
     pod, vf = node.create_pod("p"), node.vf(0, 1)
     node.ovs.vsctl("add-port", node.bridge, vf.rep_name)  # someone else's port on our representor
-    with_foreign = node.snapshot()
+    with_foreign, foreign_uuid = node.snapshot(), node.ovs.column("Port", vf.rep_name, "_uuid")
     status, body, _ = add(node, pod, vf)
     assert status == 1 and body["code"] == OVS_ERROR, body
     assert f"an OVS port named {vf.rep_name} already exists and was not made by cni-hwol" in body["msg"]
-    assert node.snapshot() == with_foreign  # nothing left behind, the foreign port untouched
+    assert node.snapshot() == with_foreign  # nothing left behind
+    assert node.ovs.column("Port", vf.rep_name, "_uuid") == foreign_uuid  # the foreign port untouched
     # The command the message gives removes it; then ADD succeeds.
     command = body["msg"].split("remove it: ")[1]
     assert command == f"ovs-vsctl --db={node.ovs.socket} del-port {vf.rep_name}"

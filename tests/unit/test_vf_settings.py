@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cni_hwol.cni.errors import NETLINK_ERROR, CNIError
+from cni_hwol.cni.errors import DEVICE_ERROR, NETLINK_ERROR, CNIError
 from cni_hwol.cni.netconf import parse_netconf
 from cni_hwol.linux import vf_settings
 from cni_hwol.linux.links import RTM_SETLINK, Link, Netlink, rtnl_codecs
@@ -212,6 +212,7 @@ def test_check_sees_a_devlink_rate_changed_behind_its_back(fake_devlink):
     with pytest.raises(CNIError) as caught:
         check_rate(state)
     assert caught.value.msg == "devlink port netdevsim/netdevsim1/131 has tx_max 7, ADD set 5"
+    assert caught.value.code == DEVICE_ERROR
 
 
 def test_check_sees_a_pf_setting_changed_behind_its_back(monkeypatch):
@@ -225,3 +226,4 @@ def test_check_sees_a_pf_setting_changed_behind_its_back(monkeypatch):
     with pytest.raises(CNIError) as caught:
         pf_settings.check_settings(None, state)
     assert caught.value.msg == f"VF {state.vf_index} of {PF.name} has trust False, ADD set True"
+    assert caught.value.code == DEVICE_ERROR
