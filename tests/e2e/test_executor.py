@@ -482,7 +482,12 @@ def test_namespaces_not_the_callers_own_are_refused(node, executor, foreign):
     finally:
         outsider.kill()
         outsider.wait()
+    # The executor logs the hang-up on its own schedule; a fork would log "runs VERSION" before it.
+    deadline = time.monotonic() + 10
+    while "a client gave up waiting" not in executor.log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
     log = executor.log.read_text()
+    assert "a client gave up waiting" in log
     assert f"handed over a {foreign} namespace not its own" in log and "runs VERSION" not in log
 
 
