@@ -352,6 +352,7 @@ def main() -> int:
                 bench.close()
 
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "results.md").write_text(render(report))
     print((out / "results.md").read_text())
