@@ -290,7 +290,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             _settle_stale_ports(inv, ovsdb, rep.name)
             undo.push(f"remove OVS port {rep.name}", detach_attachment_port, state)
             state.port_uuid = _attach(inv, ovsdb, state, device_id, result)
-        verify_assigned_ofport(state)
+            verify_assigned_ofport(ovsdb, state)
         crash_point("ovs-attached")
 
         # 6. The lease's addresses on the VF, then, once ovs-vswitchd has the port,

@@ -3,27 +3,27 @@
 from __future__ import annotations
 
 from cni_hwol.cni.errors import OVS_ERROR, TRY_AGAIN_LATER, CNIError
-from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
+from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.port_options import OfportMismatch, PortOptions, verify_ofport
 from cni_hwol.state import AttachmentState
-from cni_hwol.verbs.common import connect_ovsdb, ovs_failure
+from cni_hwol.verbs.common import ovs_failure
 
 
-def verify_assigned_ofport(state: AttachmentState) -> None:
-    """OVS silently numbers a port otherwise when its ofport_request is taken: check what it got."""
+def verify_assigned_ofport(ovsdb: OvsdbClient, state: AttachmentState) -> None:
+    """OVS silently numbers a port otherwise when its ofport_request is taken: check what it got
+    (on ADD's own OVSDB connection)."""
     wanted = PortOptions.from_state(state.port_options or {}).ofport_request
     if wanted is None:
         return
-    with connect_ovsdb(state.ovsdb_socket) as ovsdb:
-        try:
-            verify_ofport(ovsdb, state.representor, wanted)
-        except OfportMismatch as exc:
-            # Not numbered yet (ovs-vswitchd reconnecting, as after an OVS restart): a retry may
-            # work (11). Numbered otherwise: OVS gave the number away, a retry will not (101).
-            code = TRY_AGAIN_LATER if exc.got is None else OVS_ERROR
-            raise CNIError(code, f"'ofport_request' {wanted} not honoured: {exc}") from None
-        except (OvsdbError, OvsdbUnavailable) as exc:
-            raise ovs_failure(f"reading the ofport of {state.representor}", exc) from None
+    try:
+        verify_ofport(ovsdb, state.representor, wanted)
+    except OfportMismatch as exc:
+        # Not numbered yet (ovs-vswitchd reconnecting, as after an OVS restart): a retry may
+        # work (11). Numbered otherwise: OVS gave the number away, a retry will not (101).
+        code = TRY_AGAIN_LATER if exc.got is None else OVS_ERROR
+        raise CNIError(code, f"'ofport_request' {wanted} not honoured: {exc}") from None
+    except (OvsdbError, OvsdbUnavailable) as exc:
+        raise ovs_failure(f"reading the ofport of {state.representor}", exc) from None
 
 
 def check_port_options(state: AttachmentState, found: tuple[PortOptions, int | None] | None) -> None:
