@@ -5,6 +5,10 @@ netdevsim gives devlink instances with pcivf ports and representor netdevs but n
 VF netdevs or PCI functions, so the VF side is a dummy netdev described by a fake
 sysfs tree whose PF netdev is netdevsim's physical port. The tree carries no
 representor attributes: only devlink can answer the representor lookup.
+
+Topic files tests/kernel/test_guest_<topic>.py import the node and its fixtures
+from here (`from tests.kernel.test_guest import knode, pod, sh`); guest.sh runs
+every test_guest*.py, each file with a node of its own.
 """
 
 from __future__ import annotations
