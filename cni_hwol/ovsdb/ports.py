@@ -192,6 +192,16 @@ def detach_port(client: OvsdbClient, port_uuid: str, sync_timeout_ms: int = 0) -
     flags it cached when it lets a device go, so whoever changes the device
     next must come after that.
     """
+    target = send_detach(client, port_uuid, count_config=bool(sync_timeout_ms))
+    if target and sync_timeout_ms:
+        await_vswitchd(client, target, sync_timeout_ms, "the port removal")
+    return target is not None
+
+
+def send_detach(client: OvsdbClient, port_uuid: str, count_config: bool) -> int | None:
+    """The removal alone: None when no bridge held the port, else the configuration
+    number ovs-vswitchd applies it in (0 without count_config), for await_vswitchd
+    once the caller has done what it can meanwhile."""
     ops = [
         {
             "op": "mutate",
@@ -201,18 +211,21 @@ def detach_port(client: OvsdbClient, port_uuid: str, sync_timeout_ms: int = 0) -
         },
         {"op": "comment", "comment": f"cni-hwol: detach port {port_uuid}"},
     ]
-    if sync_timeout_ms:
+    if count_config:
         ops += [
             {"op": "mutate", "table": "Open_vSwitch", "where": [], "mutations": [["next_cfg", "+=", 1]]},
             {"op": "select", "table": "Open_vSwitch", "where": [], "columns": ["next_cfg"]},
         ]
     results = client.transact(*ops)
-    removed = results[0].get("count", 0) > 0
-    if removed and sync_timeout_ms:
-        target = results[3]["rows"][0]["next_cfg"]
-        if not wait_for_vswitchd(client, target, sync_timeout_ms):
-            log.warning("ovs-vswitchd did not apply the port removal within %d ms", sync_timeout_ms)
-    return removed
+    if results[0].get("count", 0) == 0:
+        return None
+    return results[3]["rows"][0]["next_cfg"] if count_config else 0
+
+
+def await_vswitchd(client: OvsdbClient, target: int, timeout_ms: int, what: str) -> None:
+    """wait_for_vswitchd, logging (not failing) when vswitchd is late: nothing to undo then."""
+    if not wait_for_vswitchd(client, target, timeout_ms):
+        log.warning("ovs-vswitchd did not apply %s within %d ms", what, timeout_ms)
 
 
 def wait_for_vswitchd(client: OvsdbClient, target: int, timeout_ms: int) -> bool:

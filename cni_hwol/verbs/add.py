@@ -282,38 +282,40 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         apply_rate(state)  # min_tx_rate, max_tx_rate, bandwidth: tx_share, tx_max of the VF's devlink port
         crash_point("vf-configured")
 
-        # 5. The representor on the bridge. Once the request is sent the port is
-        # "maybe attached" (a lost reply does not say whether OVSDB committed):
-        # its undo finds it by uuid, else by this attachment's marker. OVS may
-        # number the port otherwise than ofport_request asked: read it back.
+        # One OVSDB connection for steps 5 and 6: the attach, its read-back and the waits.
         with connect_ovsdb(conf.ovsdb_socket) as ovsdb:
+            # 5. The representor on the bridge. Once the request is sent the port is
+            # "maybe attached" (a lost reply does not say whether OVSDB committed):
+            # its undo finds it by uuid, else by this attachment's marker. OVS may
+            # number the port otherwise than ofport_request asked: read it back.
             _settle_stale_ports(inv, ovsdb, rep.name)
             undo.push(f"remove OVS port {rep.name}", detach_attachment_port, state)
             state.port_uuid = _attach(inv, ovsdb, state, device_id, result)
             verify_assigned_ofport(ovsdb, state)
-        crash_point("ovs-attached")
+            crash_point("ovs-attached")
 
-        # 6. The lease's addresses on the VF, then, once ovs-vswitchd has the port,
-        # the VF up (the kernel announces the addresses as it comes up, and the
-        # announcements must reach the bridge), then the routes through it. ADD
-        # returns only when the port forwards: its link is up in OVS and the
-        # controller (ovn-controller) has written the keys the netconf waits for.
-        pod_link = pod.get(env.ifname) or pod_link
-        result.interfaces = [
-            Interface(name=rep.name, mac=rep.mac),
-            Interface(name=env.ifname, mac=pod_link.mac, sandbox=env.netns, mtu=pod_link.mtu, pci_id=device_id),
-        ]
-        for ip in result.ips:
-            ip.interface = 1
-        if conf.dns:
-            result.dns = conf.dns
-        wanted = conf.readiness.wait_for_external_ids
-        add_addresses(pod, pod_link, result)
-        with connect_ovsdb(conf.ovsdb_socket) as ovsdb:  # one connection for the three waits
+            # 6. The lease's addresses on the VF, then, once ovs-vswitchd has the port,
+            # the VF up (the kernel announces the addresses as it comes up, and the
+            # announcements must reach the bridge), then the routes through it. ADD
+            # returns only when the port forwards: its link is up in OVS and the
+            # controller (ovn-controller) has written the keys the netconf waits for.
+            # Each wait reads first and blocks in the server only when the read says
+            # "not yet"; the routes go in while vswitchd sees the link come up.
+            pod_link = pod.get(env.ifname) or pod_link
+            result.interfaces = [
+                Interface(name=rep.name, mac=rep.mac),
+                Interface(name=env.ifname, mac=pod_link.mac, sandbox=env.netns, mtu=pod_link.mtu, pci_id=device_id),
+            ]
+            for ip in result.ips:
+                ip.interface = 1
+            if conf.dns:
+                result.dns = conf.dns
+            wanted = conf.readiness.wait_for_external_ids
+            add_addresses(pod, pod_link, result)
             _await_interface(ovsdb, rep.name, IN_VSWITCHD, conf.readiness.vswitchd_timeout_ms)
             pod.set_up(pod_link)
-            _await_interface(ovsdb, rep.name, LINK_UP, conf.readiness.vswitchd_timeout_ms)
             add_routes(pod, pod_link, result)
+            _await_interface(ovsdb, rep.name, LINK_UP, conf.readiness.vswitchd_timeout_ms)
             if wanted:
                 _await_interface(ovsdb, rep.name, external_ids_set(wanted), conf.readiness.wait_timeout_ms)
         crash_point("addresses-applied")

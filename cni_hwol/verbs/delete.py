@@ -10,6 +10,7 @@ state last, then the VF claim, so a DEL cut short is simply run again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from cni_hwol.ipam import IpamCall
 from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.linux.links import Netlink
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
-from cni_hwol.ovsdb.ports import detach_port, find_port
+from cni_hwol.ovsdb.ports import await_vswitchd, find_port, send_detach
 from cni_hwol.state import AttachmentState
 from cni_hwol.verbs.common import VSWITCHD_SYNC_TIMEOUT_MS, Invocation, open_host_netns, ovs_failure
 from cni_hwol.verbs.pf_settings import restore_settings
@@ -38,29 +39,65 @@ log = logging.getLogger(__name__)
 VF_RETURN_GRACE_SECONDS = 120.0
 
 
-def detach_attachment_port(state: AttachmentState) -> None:
-    """Remove this attachment's OVS port: by its uuid, else (ADD stopped or lost the
-    reply before recording it, or someone re-made the port by hand) the port of
-    that name whose Port or Interface marker names this attachment. Raises
-    OvsdbUnavailable or OvsdbError."""
-    with OvsdbClient(state.ovsdb_socket) as ovsdb:
-        # The representor is restored after the port is gone; vswitchd must have
-        # let go of it first (see detach_port): it writes back the flags it
-        # cached, which set the representor down again when it was set down
-        # while attached (found by the chaos soak, tests/soak).
-        sync_ms = VSWITCHD_SYNC_TIMEOUT_MS
-        removed = state.port_uuid is not None and detach_port(ovsdb, state.port_uuid, sync_ms)
-        if not removed:  # no uuid recorded, or no port has it now: find the port by its marker
-            port = find_port(ovsdb, state.representor)
-            mine = port is not None and port.belongs_to(state.container_id, state.ifname)
-            removed = mine and detach_port(ovsdb, port.uuid, sync_ms)
-        if removed:
+class PortRemoval:
+    """This attachment's port removal, sent on a connection kept open: ovs-vswitchd applies
+    it while DEL does the rest, and DEL waits for that only before it restores the
+    representor. vswitchd writes back the netdev flags it cached when it lets a device
+    go, which set a representor that was set down while attached down again (found by
+    the chaos soak, tests/soak): whoever changes the representor must come after that.
+    """
+
+    def __init__(self, state: AttachmentState) -> None:
+        self.representor = state.representor
+        self.ovsdb = OvsdbClient(state.ovsdb_socket)
+        try:
+            self.config = self._send(state)  # None: no port of ours was there
+        except BaseException:
+            self.ovsdb.close()
+            raise
+        if self.config is not None:
             log.info("removed OVS port %s", state.representor)
 
+    def _send(self, state: AttachmentState) -> int | None:
+        """By its uuid, else (ADD stopped or lost the reply before recording it, or someone
+        re-made the port by hand) the port of that name whose Port or Interface marker
+        names this attachment."""
+        config = None
+        if state.port_uuid is not None:
+            config = send_detach(self.ovsdb, state.port_uuid, count_config=True)
+        if config is None:  # no uuid recorded, or no port has it now: find the port by its marker
+            port = find_port(self.ovsdb, state.representor)
+            if port is not None and port.belongs_to(state.container_id, state.ifname):
+                config = send_detach(self.ovsdb, port.uuid, count_config=True)
+        return config
 
-def _detach_or_record_stale(inv: Invocation, state: AttachmentState) -> None:
+    def wait_let_go(self) -> None:
+        """Return once vswitchd has applied the removal (mostly it has: the VF's return took longer)."""
+        if self.config is None:
+            return
+        try:
+            await_vswitchd(self.ovsdb, self.config, VSWITCHD_SYNC_TIMEOUT_MS, f"the removal of port {self.representor}")
+        except (OvsdbError, OvsdbUnavailable) as exc:  # the port is gone; only the wait for vswitchd failed
+            log.warning("waiting for ovs-vswitchd to let %s go: %s", self.representor, exc)
+        self.config = None
+
+    def close(self) -> None:
+        self.ovsdb.close()
+
+
+def detach_attachment_port(state: AttachmentState) -> None:
+    """Remove this attachment's OVS port and wait for vswitchd to let the representor go
+    (ADD's undo restores it next). Raises OvsdbUnavailable or OvsdbError."""
+    removal = PortRemoval(state)
     try:
-        detach_attachment_port(state)
+        removal.wait_let_go()
+    finally:
+        removal.close()
+
+
+def _detach_or_record_stale(inv: Invocation, state: AttachmentState) -> PortRemoval | None:
+    try:
+        return PortRemoval(state)
     except OvsdbUnavailable as exc:
         inv.store.record_stale_port(stale_port_of(state))
         log.warning(
@@ -69,6 +106,7 @@ def _detach_or_record_stale(inv: Invocation, state: AttachmentState) -> None:
             state.representor,
             state.bridge,
         )
+        return None
     except OvsdbError as exc:
         raise ovs_failure(f"removing port {state.representor}", exc) from None
 
@@ -108,20 +146,24 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
     release = None
     host_fd = open_host_netns()
     try:
-        with Netlink() as host:
+        with Netlink() as host, contextlib.ExitStack() as held:
             try:
                 locate_vf(host, sysfs, state, netns_path)
                 vf_lost = False
             except VfNowhere as exc:
                 _vf_nowhere(inv, state, exc)
                 vf_lost = True
-            _detach_or_record_stale(inv, state)
+            removal = _detach_or_record_stale(inv, state)  # vswitchd applies it while the VF comes home
+            if removal is not None:
+                held.callback(removal.close)
             ipam_type = _stored_ipam_type(state) if state.ipam_stdin else None
             if ipam_type:
                 release = IpamCall(ipam_type, "DEL", state.ipam_stdin.encode(), inv.env.path, _ipam_environ(inv, state))
             restore_settings(host, inv.store, state)  # only while the VF is still claimed by this attachment
             restore_rate(inv.store, state)  # likewise
             if not vf_lost and return_vf(host, host_fd, sysfs, state, netns_path):
+                if removal is not None:
+                    removal.wait_let_go()
                 restore_representor(host, state)
             else:
                 log.warning("VF %s is not home: representor %s left untouched", state.device_id, state.representor)
