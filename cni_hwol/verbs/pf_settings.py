@@ -47,6 +47,8 @@ def planned_changes(before: VfSettings | None, conf: NetConf, mac: str) -> dict:
 
 
 def apply_settings(host: Netlink, state: AttachmentState) -> None:
+    if not state.vf_admin_set:  # a PF without VF operations: nothing to set, nothing to look up
+        return
     pf = host.get(state.pf_netdev)
     if pf is None:
         raise CNIError(DEVICE_ERROR, f"PF {state.pf_netdev} vanished")
