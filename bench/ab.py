@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -83,7 +84,7 @@ def render(args: argparse.Namespace, labels: dict[str, str], results: dict, load
     lines = [
         f"## {args.section or f'{a} vs {b}'}",
         "",
-        f"`python3 -m bench.ab {' '.join(sys.argv[1:])}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}:"
+        f"`python3 -m bench.ab {shlex.join(sys.argv[1:])}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}:"
         f" shared with other sessions (load average {load[0]} before, {load[1]} after),"
         f" {v['machine']}, Python {v['python']}, {v['ovs']}; {args.rounds} rounds of ADD, CHECK, DEL"
         f" through the libcni client, A, B and Go interleaved (order reversed every other round), {took:.0f} s."

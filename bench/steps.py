@@ -67,8 +67,8 @@ TIMED_MAIN = """
 import functools, importlib, json, os, sys, time
 sys.path[:0] = [sys.argv.pop(1), sys.argv.pop(1)]
 timings = []
-def timed(module, name):
-    owner, _, name = name.rpartition(".")
+def timed(module, label):
+    owner, _, name = label.rpartition(".")
     module = getattr(module, owner) if owner else module
     f = getattr(module, name)
     @functools.wraps(f)
@@ -77,7 +77,7 @@ def timed(module, name):
         try:
             return f(*args, **kwargs)
         finally:
-            timings.append((name, (time.perf_counter() - start) * 1000))
+            timings.append((label, (time.perf_counter() - start) * 1000))
     setattr(module, name, step)
 for module_name, names in json.loads(os.environ["STEPS"]).items():
     module = importlib.import_module(module_name)
