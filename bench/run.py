@@ -91,6 +91,16 @@ def measured(argv: list[str], netns: str, env: dict, stdin: bytes = b"") -> tupl
         return Sample(wall, usage.ru_utime + usage.ru_stime, max_rss), proc.returncode, out.read()
 
 
+def direct_exec_env(pod: Pod) -> dict[str, str]:
+    """The CNI environment of a plugin exec'd without a client, for interface net1 of `pod`."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "CNI_CONTAINERID": pod.container_id,
+        "CNI_NETNS": pod.netns,
+        "CNI_IFNAME": "net1",
+    }
+
+
 @dataclass
 class Variant:
     network: str  # the conflist it runs
@@ -208,13 +218,7 @@ class Bench:
             for number, label in enumerate(labels):
                 variant = self.variants[label]
                 pod = node.create_pod(f"solo{n}v{number}")
-                env = {
-                    "PATH": os.environ.get("PATH", ""),
-                    "CNI_CONTAINERID": pod.container_id,
-                    "CNI_NETNS": pod.netns,
-                    "CNI_IFNAME": "net1",
-                    **variant.env,
-                }
+                env = {**direct_exec_env(pod), **variant.env}
                 plugin = variant.env["CNI_PATH"].split(":")[0] + "/cni-hwol"
                 result = None
                 for verb in ("ADD", "CHECK", "DEL"):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -24,8 +23,9 @@ import tempfile
 from pathlib import Path
 
 from bench.ab import unpack
-from bench.run import measured
+from bench.run import direct_exec_env, measured
 from tests.simnode import SimNode
+from tests.simnode.node import DEBIAN_CNI_PLUGINS
 
 STEPS = {
     "cni_hwol.verbs.add": [
@@ -101,11 +101,8 @@ def run(tree: Path, rounds: int, out: Path) -> dict[tuple[str, str], list[float]
         for n in range(rounds):
             pod = node.create_pod(f"st{n}")
             env = {
-                "PATH": os.environ.get("PATH", ""),
-                "CNI_CONTAINERID": pod.container_id,
-                "CNI_NETNS": pod.netns,
-                "CNI_IFNAME": "net1",
-                "CNI_PATH": "/usr/lib/cni",
+                **direct_exec_env(pod),
+                "CNI_PATH": DEBIAN_CNI_PLUGINS,
                 "STEPS": json.dumps(STEPS),
                 "STEPS_OUT": str(out),
             }
