@@ -10,8 +10,8 @@ Each side runs as the node runs the source tree: its own compiled front (shim.c)
 `cni-hwol-py` on CNI_PATH, and its own warm executor. ADD, CHECK and DEL go through
 the libcni client, A, B and the Go bridge plugin interleaved round by round (the
 order reversed every other round) on the same VF, so machine drift cancels. Prints
-medians and p90, and the ratios A/B and A/Go; with --out, appends a section to that
-file. Numbers are reported, never asserted.
+medians and p90, the ratios A/B and A/Go, and the median of the round-by-round ratios
+A/B (steadier on a busy machine); with --out, appends a section to that file. Numbers are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,12 +74,33 @@ def ratio(a: dict, b: dict) -> str:
     return f"{a['median_ms'] / b['median_ms']:.2f}x" if a and b and b.get("median_ms") else "?"
 
 
+def paired(bench: Bench, a: str, b: str) -> dict[str, str]:
+    """Per verb, the median of the round-by-round ratios A/B (both ran in the same round, close in
+    time) and their 10th-90th percentile: steadier than a ratio of medians on a busy machine."""
+    out = {}
+    for verb in VERBS:
+        ratios = sorted(
+            x.wall / y.wall
+            for x, y in zip(bench.cycle_series[(a, verb)].samples, bench.cycle_series[(b, verb)].samples, strict=True)
+        )
+        p10, p90 = (ratios[min(len(ratios) - 1, int(round(q * (len(ratios) - 1))))] for q in (0.1, 0.9))
+        out[verb] = f"{statistics.median(ratios):.2f}x ({p10:.2f}-{p90:.2f})"
+    return out
+
+
 def load_now() -> str:
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
 
 
-def render(args: argparse.Namespace, labels: dict[str, str], results: dict, load: tuple[str, str], took: float) -> str:
+def render(
+    args: argparse.Namespace,
+    labels: dict[str, str],
+    results: dict,
+    pairs: dict[str, str],
+    load: tuple[str, str],
+    took: float,
+) -> str:
     a, b, go = labels["A"], labels["B"], labels["Go"]
     v = versions()
     lines = [
@@ -90,14 +112,14 @@ def render(args: argparse.Namespace, labels: dict[str, str], results: dict, load
         f" through the libcni client, A, B and Go interleaved (order reversed every other round), {took:.0f} s."
         " Both cni-hwol sides run the source tree with its own warm executor.",
         "",
-        f"| verb | {a} median | p90 | {b} median | p90 | Go median | p90 | A/B | A/Go | B/Go |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        f"| verb | {a} median | p90 | {b} median | p90 | Go median | p90 | A/B | A/B paired (p10-p90) | A/Go | B/Go |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for verb in VERBS:
         ra, rb, rg = (results[f"{label} {verb}"] for label in (a, b, go))
         lines.append(
             f"| {verb} | {ra['median_ms']} | {ra['p90_ms']} | {rb['median_ms']} | {rb['p90_ms']} | {rg['median_ms']}"
-            f" | {rg['p90_ms']} | {ratio(ra, rb)} | {ratio(ra, rg)} | {ratio(rb, rg)} |"
+            f" | {rg['p90_ms']} | {ratio(ra, rb)} | {pairs[verb]} | {ratio(ra, rg)} | {ratio(rb, rg)} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -133,9 +155,10 @@ def main() -> int:
                 labels["Go"]: bench.variants["bridge (Go)"],
             }
             results = bench.cycle(args.rounds)
+            pairs = paired(bench, labels["A"], labels["B"])
         finally:
             bench.close()
-    text = render(args, labels, results, (load_before, load_now()), time.monotonic() - start)
+    text = render(args, labels, results, pairs, (load_before, load_now()), time.monotonic() - start)
     print(text)
     if args.out:
         with open(args.out, "a") as out:

@@ -188,6 +188,7 @@ class Bench:
                     series[(label, verb)].samples.append(s)
                 series[(label, "ADD+DEL")].samples.append(combined(add, delete))
                 series[(label, "cycle")].samples.append(combined(add, check, delete))
+        self.cycle_series = series  # round by round, for paired comparisons (bench.ab)
         return {f"{label} {verb}": s.summary() for (label, verb), s in series.items()}
 
     def version(self, rounds: int) -> dict:
