@@ -109,9 +109,10 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
     host_fd = open_host_netns()
     try:
         with Netlink() as host:
+            vf_lost = False
             try:
-                locate_vf(host, sysfs, state, netns_path)
-                vf_lost = False
+                if not state.userspace_driver:  # a userspace VF never left the host
+                    locate_vf(host, sysfs, state, netns_path)
             except VfNowhere as exc:
                 _vf_nowhere(inv, state, exc)
                 vf_lost = True
@@ -121,7 +122,7 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
                 release = IpamCall(ipam_type, "DEL", state.ipam_stdin.encode(), inv.env.path, _ipam_environ(inv, state))
             restore_settings(host, inv.store, state)  # only while the VF is still claimed by this attachment
             restore_rate(inv.store, state)  # likewise
-            if not vf_lost and return_vf(host, host_fd, sysfs, state, netns_path):
+            if state.userspace_driver or not vf_lost and return_vf(host, host_fd, sysfs, state, netns_path):
                 restore_representor(host, state)
             else:
                 log.warning("VF %s is not home: representor %s left untouched", state.device_id, state.representor)
