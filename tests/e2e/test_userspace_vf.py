@@ -71,14 +71,20 @@ def test_add_check_del_of_a_vfio_vf_wires_only_its_representor(node):
     assert node.snapshot() == before
 
 
-def test_del_of_a_vfio_vf_after_the_pod_namespace_is_gone(node):
-    vf = node.bind_userspace(1, 2, driver="uio_pci_generic")
-    pod = node.create_pod("gone")
+def added(node, pf: int, index: int, driver: str, pod_name: str) -> tuple[dict, object, dict]:
+    """A VF bound to `driver`, attached to a new pod: (its netconf, the pod, the node before ADD)."""
+    vf = node.bind_userspace(pf, index, driver=driver)
+    pod = node.create_pod(pod_name)
     before = node.snapshot()
     conf = conf_for(node, vf)
     status, result, stderr = node.exec_plugin("ADD", conf, pod)
     assert status == 0, (result, stderr)
     assert node.snapshot() != before
+    return conf, pod, before
+
+
+def test_del_of_a_vfio_vf_after_the_pod_namespace_is_gone(node):
+    conf, pod, before = added(node, 1, 2, "uio_pci_generic", "gone")
     node.destroy_pod(pod)
     status, body, stderr = node.exec_plugin("DEL", conf, pod)
     assert status == 0, (body, stderr)
@@ -86,12 +92,8 @@ def test_del_of_a_vfio_vf_after_the_pod_namespace_is_gone(node):
 
 
 def test_gc_removes_a_vfio_vf_attachment_not_listed(node):
-    vf = node.bind_userspace(0, 3, driver="igb_uio")
-    pod = node.create_pod("gc")
-    before = node.snapshot()
-    status, result, stderr = node.exec_plugin("ADD", conf_for(node, vf), pod)
-    assert status == 0, (result, stderr)
-    status, body, stderr = node.exec_plugin("GC", {**conf_for(node, vf), "cni.dev/valid-attachments": []})
+    conf, _, before = added(node, 0, 3, "igb_uio", "gc")
+    status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": []})
     assert status == 0, (body, stderr)
     assert node.snapshot() == before
 
