@@ -79,6 +79,7 @@ class AttachmentState:
     devlink_port: str = ""  # "bus/dev/index" of the VF's devlink port, when a rate was set on it
     port_rate_before: dict[str, int] | None = None  # tx_share, tx_max before ADD
     port_rate_set: dict[str, int] = field(default_factory=dict)  # what ADD set; DEL restores it
+    userspace_driver: str = ""  # vfio-pci etc.: the VF has no netdev and never moves ("" in older files)
     format: int = STATE_FORMAT
 
     @property

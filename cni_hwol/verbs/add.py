@@ -27,7 +27,7 @@ from cni_hwol.ipam import IpamCall
 from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.linux.addressing import add_addresses, add_routes
 from cni_hwol.linux.announce import enable_announcements
-from cni_hwol.linux.links import Netlink, ipv6_disabled
+from cni_hwol.linux.links import Link, Netlink, ipv6_disabled
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.port_options import OfportTaken, PortOptions
 from cni_hwol.ovsdb.ports import BridgeMissing, PortNameTaken, attach_port, detach_port, find_port
@@ -48,6 +48,8 @@ from cni_hwol.verbs.port_rate import apply_rate, read_rate_before, restore_rate
 from cni_hwol.verbs.port_verify import verify_assigned_ofport
 from cni_hwol.verbs.stale_ports import settle_stale_ports
 from cni_hwol.verbs.uplink_bridge import choose_bridge
+from cni_hwol.verbs.userspace_vf import host_record, userspace_driver, userspace_mac
+from cni_hwol.verbs.userspace_vf import pod_interface as userspace_pod_interface
 from cni_hwol.verbs.vf_moves import (
     host_vf_link,
     move_vf,
@@ -153,6 +155,19 @@ def _release_lease(inv: Invocation, lease: IpamCall) -> None:
         log.warning("IPAM DEL after a failed IPAM ADD: %s", exc)
 
 
+def _configure_pod_link(pod: Netlink, netns_fd: int, ifname: str, device_id: str, mac: str, mtu: int) -> Link:
+    """The VF in the pod gets the pod's MAC and MTU, and announces its addresses once up."""
+    pod_link = pod.get(ifname)
+    if pod_link is None:
+        raise CNIError(DEVICE_ERROR, f"VF {device_id} vanished while moving into the pod")
+    if pod_link.mac != mac:
+        pod.set_mac(pod_link, mac)
+    if pod_link.mtu != mtu:
+        pod.set_mtu(pod_link, mtu)
+    enable_announcements(netns_fd, ifname)
+    return pod_link
+
+
 def cmd_add(inv: Invocation) -> dict:
     env, conf, store, key = inv.env, inv.conf, inv.store, inv.key
     device_id = resolve_device_id(conf, env)
@@ -181,26 +196,26 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
 
     with Netlink() as host, Netlink(netns_fd) as pod, Rollback() as undo:
         # 1. Everything we will touch exists; nothing is changed yet.
+        # A VF on a userspace driver (DPDK, VPP, a VM) has no netdev: it stays
+        # where it is, and only its PF-side MAC and its representor are set up.
         vf_link = host_vf_link(host, [vf.netdev] if vf.netdev else [], device_id)
-        if vf_link is None:
-            raise CNIError(
-                DEVICE_ERROR,
-                f"VF {device_id} has no netdev in the host network namespace "
-                f"(sysfs lists {vf.netdev or 'none'}): "
-                "it is in use by another pod or its driver is not bound",
-            )
+        userspace = userspace_driver(sysfs, vf, vf_link)  # "" for a kernel VF; refuses one without netdev
         rep = host.get(rep_found.netdev)
         if rep is None:
             raise CNIError(
                 DEVICE_ERROR, f"representor {rep_found.netdev} of VF {device_id} is not in the host namespace"
             )
-        if pod.get(env.ifname) is not None:
+        if not userspace and pod.get(env.ifname) is not None:
             raise CNIError(DEVICE_ERROR, f"the pod already has an interface named {env.ifname}")
-        mtu = conf.mtu or vf_link.mtu
-        mac = requested_mac or (vf_link.mac if usable_mac(vf_link.mac) else random_mac())
         bridge = choose_bridge(conf, vf, sysfs)
         pf = uplink_of(host, vf, conf)  # refuses a pod MTU above the uplink's
         vf_admin_before = read_before(host, pf, vf, conf)  # what the PF reports, before any change
+        if userspace:  # `mtu` goes to the representor only; the MAC only through the PF
+            mtu = conf.mtu or rep.mtu
+            mac = userspace_mac(vf_admin_before, requested_mac, pf.name, vf)
+        else:
+            mtu = conf.mtu or vf_link.mtu
+            mac = requested_mac or (vf_link.mac if usable_mac(vf_link.mac) else random_mac())
         devlink_port, port_rate_before = read_rate_before(rep_found, conf, device_id)  # the VF's devlink rate
 
         # 2. Remember how things were, before changing any of them.
@@ -213,10 +228,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             device_id=device_id,
             pf_device_id=vf.pf_pci_address,
             vf_index=vf.vf_index,
-            vf_name=vf_link.name,
-            vf_mac=vf_link.mac,
-            vf_mtu=vf_link.mtu,
-            vf_altnames=list(vf_link.altnames),
+            **host_record(vf_link),
             representor=rep.name,
             representor_mtu=rep.mtu,
             representor_was_up=rep.up,
@@ -235,6 +247,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             devlink_port=devlink_port,
             port_rate_before=port_rate_before,
             port_rate_set=dict(conf.tx_rate),
+            userspace_driver=userspace,
         )
         # The claim first: a state file never exists without its claim, so no
         # other pod is given the VF while anything of this attachment is left.
@@ -256,8 +269,9 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             lease = IpamCall(conf.ipam["type"], "ADD", ipam_request, env.path, inv.environ)
             undo.push("release the IPAM lease", _release_lease, inv, lease)
         undo.push("restore the representor", restore_representor, host, state)
-        move_vf(host, vf_link, pod, netns_fd, env.ifname)
-        undo.push("bring the VF home", return_vf, host, host_fd, sysfs, state, state.netns)
+        if not userspace:
+            move_vf(host, vf_link, pod, netns_fd, env.ifname)
+            undo.push("bring the VF home", return_vf, host, host_fd, sysfs, state, state.netns)
         result = Result()
         if lease is not None:
             result = parse_result(lease.result() or {})
@@ -268,14 +282,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         # VF's carrier can give it a link-local address), then the VF's MAC,
         # MTU and announcements; it stays down until it has its addresses.
         prepare_representor(host, rep, mtu)
-        pod_link = pod.get(env.ifname)
-        if pod_link is None:
-            raise CNIError(DEVICE_ERROR, f"VF {device_id} vanished while moving into the pod")
-        if pod_link.mac != mac:
-            pod.set_mac(pod_link, mac)
-        if pod_link.mtu != mtu:
-            pod.set_mtu(pod_link, mtu)
-        enable_announcements(netns_fd, env.ifname)
+        pod_link = None if userspace else _configure_pod_link(pod, netns_fd, env.ifname, device_id, mac, mtu)
         undo.push("restore the VF's settings through its PF", restore_settings, host, store, state)
         apply_settings(host, state)  # the pod's MAC as the VF's administrative MAC, spoofchk, trust, link_state
         undo.push("restore the VF's devlink rate", restore_rate, store, state)
@@ -301,21 +308,29 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             # controller (ovn-controller) has written the keys the netconf waits for.
             # Each wait reads first and blocks in the server only when the read says
             # "not yet"; the routes go in while vswitchd sees the link come up.
-            pod_link = pod.get(env.ifname) or pod_link
-            result.interfaces = [
-                Interface(name=rep.name, mac=rep.mac),
-                Interface(name=env.ifname, mac=pod_link.mac, sandbox=env.netns, mtu=pod_link.mtu, pci_id=device_id),
-            ]
+            # A userspace VF's addresses are returned, not applied (its driver owns
+            # them), and its representor's link follows the VF side, which its
+            # driver starts only once ADD has returned: no LINK_UP wait for it.
+            if pod_link is not None:
+                pod_link = pod.get(env.ifname) or pod_link
+            pod_interface = (
+                userspace_pod_interface(env, mac, device_id)
+                if pod_link is None
+                else Interface(name=env.ifname, mac=pod_link.mac, sandbox=env.netns, mtu=pod_link.mtu, pci_id=device_id)
+            )
+            result.interfaces = [Interface(name=rep.name, mac=rep.mac), pod_interface]
             for ip in result.ips:
                 ip.interface = 1
             if conf.dns:
                 result.dns = conf.dns
             wanted = conf.readiness.wait_for_external_ids
-            add_addresses(pod, pod_link, result)
+            if pod_link is not None:
+                add_addresses(pod, pod_link, result)
             _await_interface(ovsdb, rep.name, IN_VSWITCHD, conf.readiness.vswitchd_timeout_ms)
-            pod.set_up(pod_link)
-            add_routes(pod, pod_link, result)
-            _await_interface(ovsdb, rep.name, LINK_UP, conf.readiness.vswitchd_timeout_ms)
+            if pod_link is not None:
+                pod.set_up(pod_link)
+                add_routes(pod, pod_link, result)
+                _await_interface(ovsdb, rep.name, LINK_UP, conf.readiness.vswitchd_timeout_ms)
             if wanted:
                 _await_interface(ovsdb, rep.name, external_ids_set(wanted), conf.readiness.wait_timeout_ms)
         crash_point("addresses-applied")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 
+from cni_hwol.cni.env import CniEnv
 from cni_hwol.cni.errors import DEVICE_ERROR, INVALID_NETCONF, OVS_ERROR, UNKNOWN_CONTAINER, CNIError
-from cni_hwol.cni.result import parse_result
+from cni_hwol.cni.result import Result, parse_result
 from cni_hwol.linux.addressing import missing_from
 from cni_hwol.linux.links import Netlink
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.port_options import read_port_options
 from cni_hwol.ovsdb.ports import port_on_bridge
+from cni_hwol.state import AttachmentState
 from cni_hwol.verbs.common import Invocation, connect_ovsdb, open_pod_netns, ovs_failure
 from cni_hwol.verbs.pf_settings import check_settings
 from cni_hwol.verbs.port_rate import check_rate
@@ -27,22 +29,8 @@ def cmd_check(inv: Invocation) -> None:
     if state is None:
         raise CNIError(UNKNOWN_CONTAINER, f"no attachment {inv.key.describe()} was made by cni-hwol")
 
-    netns_fd = open_pod_netns(env.netns)
-    try:
-        with Netlink(netns_fd) as pod:
-            link = pod.get(env.ifname)
-            if link is None or not is_vf(link, state.device_id):
-                raise CNIError(DEVICE_ERROR, f"VF {state.device_id} is not in the pod as {env.ifname}")
-            if not link.up:
-                raise CNIError(DEVICE_ERROR, f"{env.ifname} in the pod is down")
-            if state.pod_mac and link.mac != state.pod_mac:
-                raise CNIError(DEVICE_ERROR, f"{env.ifname} has MAC {link.mac}, ADD set {state.pod_mac}")
-            missing = missing_from(pod, link, expected)
-            if missing:
-                raise CNIError(DEVICE_ERROR, f"{env.ifname} lacks address(es) {', '.join(missing)}")
-    finally:
-        os.close(netns_fd)
-
+    if not state.userspace_driver:  # a userspace VF has no link in the pod; its MAC is checked at the PF
+        _check_pod_link(env, state, expected)
     with Netlink() as host:
         rep = host.get(state.representor)
         if rep is None or not rep.up:
@@ -60,3 +48,22 @@ def cmd_check(inv: Invocation) -> None:
     if not port.belongs_to(env.container_id, env.ifname):
         raise CNIError(OVS_ERROR, f"OVS port {state.representor} belongs to another attachment: {port.external_ids}")
     check_port_options(state, found)
+
+
+def _check_pod_link(env: CniEnv, state: AttachmentState, expected: Result) -> None:
+    """The VF is in the pod under CNI_IFNAME, up, with ADD's MAC and the result's addresses."""
+    netns_fd = open_pod_netns(env.netns)
+    try:
+        with Netlink(netns_fd) as pod:
+            link = pod.get(env.ifname)
+            if link is None or not is_vf(link, state.device_id):
+                raise CNIError(DEVICE_ERROR, f"VF {state.device_id} is not in the pod as {env.ifname}")
+            if not link.up:
+                raise CNIError(DEVICE_ERROR, f"{env.ifname} in the pod is down")
+            if state.pod_mac and link.mac != state.pod_mac:
+                raise CNIError(DEVICE_ERROR, f"{env.ifname} has MAC {link.mac}, ADD set {state.pod_mac}")
+            missing = missing_from(pod, link, expected)
+            if missing:
+                raise CNIError(DEVICE_ERROR, f"{env.ifname} lacks address(es) {', '.join(missing)}")
+    finally:
+        os.close(netns_fd)

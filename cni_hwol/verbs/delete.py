@@ -147,9 +147,10 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
     host_fd = open_host_netns()
     try:
         with Netlink() as host, contextlib.ExitStack() as held:
+            vf_lost = False
             try:
-                locate_vf(host, sysfs, state, netns_path)
-                vf_lost = False
+                if not state.userspace_driver:  # a userspace VF never left the host
+                    locate_vf(host, sysfs, state, netns_path)
             except VfNowhere as exc:
                 _vf_nowhere(inv, state, exc)
                 vf_lost = True
@@ -161,7 +162,7 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
                 release = IpamCall(ipam_type, "DEL", state.ipam_stdin.encode(), inv.env.path, _ipam_environ(inv, state))
             restore_settings(host, inv.store, state)  # only while the VF is still claimed by this attachment
             restore_rate(inv.store, state)  # likewise
-            if not vf_lost and return_vf(host, host_fd, sysfs, state, netns_path):
+            if state.userspace_driver or not vf_lost and return_vf(host, host_fd, sysfs, state, netns_path):
                 if removal is not None:
                     removal.wait_let_go()
                 restore_representor(host, state)

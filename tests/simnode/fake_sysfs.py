@@ -89,6 +89,22 @@ class FakeSysfs:
         link = self.root / "class/net" / new
         os.symlink(os.path.relpath(device_dir / "net" / new, link.parent), link)
 
+    def bind_driver(self, pci: str, driver: str, netdev: str | None = None) -> None:
+        """What sysfs shows once the PCI function is bound to `driver`: its `driver` link,
+        and its netdev (None for a userspace driver such as vfio-pci, which has none)."""
+        (self.root / "bus/pci/drivers" / driver).mkdir(parents=True, exist_ok=True)
+        directory = self._device_dir(pci)
+        (directory / "driver").unlink()
+        os.symlink(f"../../../bus/pci/drivers/{driver}", directory / "driver")
+        for name in self.vf_netdevs(pci):
+            (self.root / "class/net" / name).unlink(missing_ok=True)
+            (directory / "net" / name / "device").unlink()
+            for attr in (directory / "net" / name).iterdir():
+                attr.unlink()
+            (directory / "net" / name).rmdir()
+        if netdev:
+            self._add_netdev(directory, netdev, {})
+
     def vf_netdevs(self, pci: str) -> list[str]:
         return sorted(os.listdir(self._device_dir(pci) / "net"))
 

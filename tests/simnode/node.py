@@ -156,6 +156,7 @@ class SimNode:
         self.log_file = self.workdir / "log" / "cni-hwol.log"
         self.node_config = self.workdir / "node.json"
         self.vfs: list[VfPair] = []
+        self.userspace_vfs: list[VfPair] = []  # bound to vfio-pci etc. (bind_userspace)
         self.pods: list[Pod] = []
         self.sysfs = FakeSysfs(self.sysfs_root)
         self.ovs = Ovs(self.workdir / "ovs", self.netns)
@@ -249,6 +250,21 @@ class SimNode:
                 # one), to find a VF a pod renamed (vf_moves.pci_function_of).
                 self.sh(f"ip link set {vf_name} alias {pci}")
                 self.vfs.append(VfPair(pf, vf, pci, vf_name, rep_name))
+
+    def bind_userspace(self, pf: int, index: int, driver: str = "vfio-pci") -> VfPair:
+        """The VF rebound to a userspace driver: sysfs lists no netdev for it and its
+        `driver` link names `driver`. The veth end that played its netdev stays as the
+        VF side of the representor's pair (what the DPDK process or VM drives), down
+        and unlabelled, under a name no sysfs entry lists."""
+        vf = self.vf(pf, index)
+        self.sysfs.bind_driver(vf.pci, driver)
+        self.sh(f"ip link set {vf.vf_name} down")
+        self.sh(f"ip link set {vf.vf_name} name dpdk{pf}v{index}")
+        run(["ip", "link", "set", "dev", f"dpdk{pf}v{index}", "alias", ""], netns=self.netns)
+        self.vfs.remove(vf)
+        vf.vf_name = f"dpdk{pf}v{index}"
+        self.userspace_vfs.append(vf)
+        return vf
 
     def vf(self, pf: int, index: int) -> VfPair:
         return next(v for v in self.vfs if v.pf_index == pf and v.vf_index == index)
@@ -455,7 +471,7 @@ class SimNode:
             if self.state_dir.exists()
             else []
         )
-        sysfs = {v.pci: self.sysfs.vf_netdevs(v.pci) for v in self.vfs}
+        sysfs = {v.pci: self.sysfs.vf_netdevs(v.pci) for v in self.vfs + self.userspace_vfs}
         return {
             "links": links,
             "ipv6_disabled": self.ipv6_disabled(),

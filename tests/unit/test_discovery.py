@@ -6,6 +6,7 @@ import pytest
 
 from cni_hwol.cni.errors import DEVICE_ERROR, CNIError
 from cni_hwol.hw.devlink import FLAVOUR_PCI_VF, Devlink, DevlinkPort, use_devlink_source
+from cni_hwol.hw.driver import bound_driver, is_userspace_driver
 from cni_hwol.hw.representor import find_representor
 from cni_hwol.hw.sysfs import Sysfs
 from tests.simnode.fake_devlink import FakeDevlink
@@ -146,3 +147,14 @@ def test_links_leading_outside_the_root_are_refused(tree, tmp_path):
     os.symlink(outside, vf_dir / "physfn")
     with pytest.raises(CNIError, match="outside"):
         Sysfs(str(tree.root)).resolve_vf("0000:04:00.0")
+
+
+@pytest.mark.parametrize("driver", ["vfio-pci", "uio_pci_generic", "igb_uio"])
+def test_a_vf_on_a_userspace_driver_is_told_from_sysfs(tree, driver):
+    sysfs = Sysfs(str(tree.root))
+    assert (bound_driver(sysfs, "0000:04:00.1"), is_userspace_driver("mlx5_core")) == ("mlx5_core", False)
+    tree.bind_driver("0000:04:00.1", driver)
+    vf = sysfs.resolve_vf("0000:04:00.1")
+    assert (vf.netdev, bound_driver(sysfs, vf.pci_address), is_userspace_driver(driver)) == (None, driver, True)
+    os.remove(tree.root / "devices/pci0000:00/0000:04:00.1/driver")
+    assert (bound_driver(sysfs, "0000:04:00.1"), is_userspace_driver(None)) == (None, False)

@@ -164,3 +164,16 @@ def test_state_files_named_by_an_older_release_are_still_found(tmp_path):
     store.remove(legacy.key)
     assert not list((tmp_path / "attachments/hwol").iterdir())
     assert store.load(legacy.key) is None
+
+
+def test_a_format_2_file_without_userspace_driver_reads_as_a_kernel_vf(tmp_path):
+    store = StateStore(str(tmp_path))
+    state = make_state(userspace_driver="vfio-pci")
+    store.save(state)
+    assert store.load(state.key).userspace_driver == "vfio-pci"
+    path = next((tmp_path / "attachments").rglob("*.json"))
+    body = json.loads(path.read_text())
+    del body["userspace_driver"]  # written before VFs on userspace drivers were attached
+    assert body["format"] == 2
+    path.write_text(json.dumps(body))
+    assert store.load(state.key).userspace_driver == ""
