@@ -79,6 +79,10 @@ class AttachmentState:
     devlink_port: str = ""  # "bus/dev/index" of the VF's devlink port, when a rate was set on it
     port_rate_before: dict[str, int] | None = None  # tx_share, tx_max before ADD
     port_rate_set: dict[str, int] = field(default_factory=dict)  # what ADD set; DEL restores it
+    device_info_file: str = ""  # runtimeConfig.CNIDeviceInfoFile ADD writes ("": none)
+    device_info_root: str = ""  # the node's device-info directory it is below (links not followed under it)
+    device_info_before: str | None = None  # the file's text before ADD; None: ADD created it
+    device_info: dict[str, Any] | None = None  # what ADD writes there
     format: int = STATE_FORMAT
 
     @property
