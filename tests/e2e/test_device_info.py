@@ -111,7 +111,7 @@ def test_a_missing_directory_is_a_warning_and_add_goes_on(node):
     assert (node.snapshot(), files_below(root)) == (before, files)
 
 
-@pytest.mark.parametrize("case", CORPUS, ids=[c["case"] for c in CORPUS])
+@pytest.mark.parametrize("case", CORPUS, ids=[c["case"].replace(" ", "-") for c in CORPUS])
 def test_bad_device_info_file(node, case):
     """Code 7 naming the key, exit 1, no traceback; node, device-info directory and the file
     outside it as before: nothing written, nothing created, nothing followed."""
