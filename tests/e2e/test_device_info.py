@@ -132,3 +132,24 @@ def test_bad_device_info_file(node, case):
     assert body["code"] == 7 and KEY in body["msg"], body
     assert "Traceback" not in json.dumps(body) and "Traceback" not in stderr
     assert (node.snapshot(), files_below(root, outside)) == (before, files)
+
+
+def test_a_failed_add_puts_the_file_back(node):
+    """ADD fails after writing the file (the bridge does not exist: code 101): its undo restores Multus' bytes."""
+    root = devinfo_node(node)
+    node.write_conflist(
+        "nobridge",
+        chained=False,
+        bridge="br-none",
+        deviceInfoDir=str(root),
+        capabilities={"deviceID": True, "CNIDeviceInfoFile": True},
+    )
+    pod, vf = node.create_pod("devfail"), node.vf(0, 3)
+    cni_file = root / "cni" / "devfail.json"
+    cni_file.write_text(json.dumps({"type": "pci", "version": "1.0.0", "pci": {"pci-address": vf.pci}}))
+    before, files = node.snapshot(), files_below(root)
+    done = node.cnitool_run(
+        "add", pod, vf.pci, network="nobridge", cap_args={"CNIDeviceInfoFile": str(cni_file)}, check=False
+    )
+    assert done.returncode != 0 and "br-none does not exist" in done.stderr.decode()
+    assert (node.snapshot(), files_below(root)) == (before, files)
