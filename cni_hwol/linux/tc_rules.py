@@ -14,8 +14,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 
-from cni_hwol.linux.links import NETLINK_ROUTE, Netlink
-from cni_hwol.linux.nlsock import NLM_F_DUMP, NetlinkSocket
+from cni_hwol.linux.links import Netlink
+from cni_hwol.linux.nlsock import NLM_F_DUMP
 from cni_hwol.linux.pyroute2_lazy import load_pyroute2
 
 RTM_GETQDISC, RTM_GETTFILTER = 38, 46
@@ -52,58 +52,44 @@ def _actions(msg) -> tuple[list[str], list[int]]:
     return kinds, targets
 
 
-class TcReader:
-    """RTNL in the host namespace, for tc dumps."""
+def _tc_dump(links: Netlink, kind: int, index: int, parent: int = 0) -> list:
+    """A qdisc or filter dump of link `index` on the links' RTNL socket."""
+    load_pyroute2()
+    from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
-    def __init__(self) -> None:
-        load_pyroute2()
-        from pyroute2.netlink.rtnl.tcmsg import tcmsg
+    msg = tcmsg()
+    msg["family"] = socket.AF_UNSPEC
+    msg["index"] = index
+    msg["parent"] = parent
+    return [reply for reply in links.sock.request(msg, kind, NLM_F_DUMP) if reply["index"] == index]
 
-        self._tcmsg = tcmsg
-        self.sock = NetlinkSocket(NETLINK_ROUTE)
 
-    def close(self) -> None:
-        self.sock.close()
-
-    def __enter__(self) -> TcReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _dump(self, kind: int, index: int, parent: int = 0) -> list:
-        msg = self._tcmsg()
-        msg["family"] = socket.AF_UNSPEC
-        msg["index"] = index
-        msg["parent"] = parent
-        return [reply for reply in self.sock.request(msg, kind, NLM_F_DUMP) if reply["index"] == index]
-
-    def foreign_rules(self, links: Netlink, name: str) -> list[str]:
-        """The qdiscs and filters on netdev `name` that are not OVS's, described for a person;
-        OSError (NetlinkError) when the kernel cannot tell, LookupError when there is no such netdev."""
-        link = links.get(name)
-        if link is None:
-            raise LookupError(name)
-        names = {other.index: other.name for other in links.links()}
-        rules, blocks = [], []
-        for qdisc in self._dump(RTM_GETQDISC, link.index):
-            kind, handle, parent = qdisc.get_attr("TCA_KIND"), qdisc["handle"], qdisc["parent"]
-            if kind in OVS_QDISCS and parent == TC_H_INGRESS:
-                blocks += [TC_H_MIN_INGRESS] + ([TC_H_MIN_EGRESS] if kind == "clsact" else [])
-            elif handle:
-                rules.append(f"qdisc {kind} {_handle(handle)} parent {_handle(parent)}")
-                blocks.append(handle)
-        for block in blocks:
-            where = {TC_H_MIN_INGRESS: "ingress", TC_H_MIN_EGRESS: "egress"}.get(block, _handle(block))
-            found: dict[tuple[str, int], list[str]] = {}  # (kind, pref) -> redirect targets; u32 dumps a few
-            for rule in self._dump(RTM_GETTFILTER, link.index, block):
-                kind = rule.get_attr("TCA_KIND")
-                actions, targets = _actions(rule)
-                if kind in OVS_FILTERS or (kind == "matchall" and actions and set(actions) == {"police"}):
-                    continue
-                known = found.setdefault((kind, rule["info"] >> 16), [])
-                known += [names.get(t, f"ifindex {t}") for t in targets if names.get(t, f"ifindex {t}") not in known]
-            for (kind, pref), targets in found.items():
-                redirects = "".join(f" redirecting to {target} (mirred)" for target in targets)
-                rules.append(f"filter {kind} pref {pref} on {where}{redirects}")
-        return rules
+def foreign_tc_rules(links: Netlink, name: str) -> list[str]:
+    """The qdiscs and filters on netdev `name` that are not OVS's, described for a person;
+    NetlinkError when the kernel cannot tell, LookupError when there is no such netdev."""
+    link = links.get(name)
+    if link is None:
+        raise LookupError(name)
+    names = {other.index: other.name for other in links.links()}
+    rules, blocks = [], []
+    for qdisc in _tc_dump(links, RTM_GETQDISC, link.index):
+        kind, handle, parent = qdisc.get_attr("TCA_KIND"), qdisc["handle"], qdisc["parent"]
+        if kind in OVS_QDISCS and parent == TC_H_INGRESS:
+            blocks += [TC_H_MIN_INGRESS] + ([TC_H_MIN_EGRESS] if kind == "clsact" else [])
+        elif handle:
+            rules.append(f"qdisc {kind} {_handle(handle)} parent {_handle(parent)}")
+            blocks.append(handle)
+    for block in blocks:
+        where = {TC_H_MIN_INGRESS: "ingress", TC_H_MIN_EGRESS: "egress"}.get(block, _handle(block))
+        found: dict[tuple[str, int], list[str]] = {}  # (kind, pref) -> redirect targets; u32 dumps a few
+        for rule in _tc_dump(links, RTM_GETTFILTER, link.index, block):
+            kind = rule.get_attr("TCA_KIND")
+            actions, targets = _actions(rule)
+            if kind in OVS_FILTERS or (kind == "matchall" and actions and set(actions) == {"police"}):
+                continue
+            known = found.setdefault((kind, rule["info"] >> 16), [])
+            known += [names.get(t, f"ifindex {t}") for t in targets if names.get(t, f"ifindex {t}") not in known]
+        for (kind, pref), targets in found.items():
+            redirects = "".join(f" redirecting to {target} (mirred)" for target in targets)
+            rules.append(f"filter {kind} pref {pref} on {where}{redirects}")
+    return rules

@@ -17,7 +17,7 @@ from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.linux.ethtool import feature_state
 from cni_hwol.linux.links import Netlink
 from cni_hwol.linux.nlsock import NetlinkError
-from cni_hwol.linux.tc_rules import TcReader
+from cni_hwol.linux.tc_rules import foreign_tc_rules
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable, from_ovs_map
 from cni_hwol.state import StateStore
 from cni_hwol.tools.report import Report
@@ -182,10 +182,10 @@ def check_representor_tc(report: Report, state_dir: str) -> None:
     """Each attached representor carries only OVS's tc rules (README: "Do not chain bandwidth")."""
     attachments = StateStore(state_dir).all_attachments()
     warned = 0
-    with Netlink() as links, TcReader() as tc:
+    with Netlink() as links:
         for state in attachments:
             try:
-                rules = tc.foreign_rules(links, state.representor)
+                rules = foreign_tc_rules(links, state.representor)
             except LookupError:
                 continue  # no such netdev here: the attachment's own checks say so
             except NetlinkError as exc:

@@ -10,7 +10,7 @@ from cni_hwol.cni.result import parse_result
 from cni_hwol.linux.addressing import missing_from
 from cni_hwol.linux.links import Netlink
 from cni_hwol.linux.nlsock import NetlinkError
-from cni_hwol.linux.tc_rules import TcReader
+from cni_hwol.linux.tc_rules import foreign_tc_rules
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.port_options import read_port_options
 from cni_hwol.ovsdb.ports import port_on_bridge
@@ -26,8 +26,7 @@ log = logging.getLogger(__name__)
 def _warn_of_foreign_tc_rules(host: Netlink, representor: str) -> None:
     """A warning, not a failure: the pod's traffic flows, but what these rules match leaves the hardware path."""
     try:
-        with TcReader() as tc:
-            rules = tc.foreign_rules(host, representor)
+        rules = foreign_tc_rules(host, representor)
     except (NetlinkError, LookupError) as exc:
         log.warning("cannot read the tc rules of representor %s: %s", representor, exc)
         return
