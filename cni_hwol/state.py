@@ -80,6 +80,10 @@ class AttachmentState:
     port_rate_before: dict[str, int] | None = None  # tx_share, tx_max before ADD
     port_rate_set: dict[str, int] = field(default_factory=dict)  # what ADD set; DEL restores it
     userspace_driver: str = ""  # vfio-pci etc.: the VF has no netdev and never moves ("" in older files)
+    device_info_file: str = ""  # runtimeConfig.CNIDeviceInfoFile ADD writes ("": none)
+    device_info_root: str = ""  # the node's device-info directory it is below (links not followed under it)
+    device_info_before: str | None = None  # the file's text before ADD; None: ADD created it
+    device_info: dict[str, Any] | None = None  # what ADD writes there
     format: int = STATE_FORMAT
 
     @property

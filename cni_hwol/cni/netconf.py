@@ -20,6 +20,7 @@ AUTO_BRIDGE = "auto"  # the bridge holding the VF's uplink, found on ADD
 DEFAULT_OVSDB_SOCKET = "unix:/var/run/openvswitch/db.sock"
 DEFAULT_STATE_DIR = "/var/lib/cni/cni-hwol"
 DEFAULT_SYSFS_ROOT = "/sys"
+DEFAULT_DEVICE_INFO_DIR = "/var/run/k8s.cni.cncf.io/devinfo"  # the NPWG Device Information spec's root
 LOG_LEVELS = ("debug", "info", "warning", "error")
 MAX_STDIN_BYTES = 1 << 20  # a real netconf is a few KiB; refuse anything absurd
 
@@ -45,6 +46,7 @@ class NetConf:
     ipam: dict[str, Any] = field(default_factory=dict)
     state_dir: str = DEFAULT_STATE_DIR
     sysfs_root: str = DEFAULT_SYSFS_ROOT
+    device_info_dir: str = DEFAULT_DEVICE_INFO_DIR  # runtimeConfig.CNIDeviceInfoFile must be below it
     log_file: str | None = None
     log_level: str = "info"
     dns: dict[str, Any] = field(default_factory=dict)
@@ -391,6 +393,9 @@ def parse_netconf(data: bytes) -> NetConf:
         ipam=ipam,
         state_dir=_validate_absolute("stateDir", _typed(conf, "stateDir", str, DEFAULT_STATE_DIR)),
         sysfs_root=_validate_absolute("sysfsRoot", _typed(conf, "sysfsRoot", str, DEFAULT_SYSFS_ROOT)),
+        device_info_dir=_validate_absolute(
+            "deviceInfoDir", _typed(conf, "deviceInfoDir", str, DEFAULT_DEVICE_INFO_DIR)
+        ),
         log_file=_validate_absolute("logFile", log_file) if log_file else None,
         log_level=log_level,
         dns=_typed(conf, "dns", dict, {}),

@@ -51,6 +51,7 @@ GOVERNED: tuple[Key, ...] = (
     Key("stateDir", "state_dir", paths=True),  # root creates directories there; a second VF-claim namespace
     Key("sysfsRoot", "sysfs_root", paths=True),  # a forged tree names any netdev as the VF
     Key("logFile", "log_file", paths=True),  # root appends there
+    Key("deviceInfoDir", "device_info_dir", paths=True),  # root writes runtimeConfig.CNIDeviceInfoFile below it
     Key("logLevel", "log_level"),
     Key("bridge", "bridge"),  # another bridge is another network (br-ex)
     Key("vlan", "vlan"),  # another tag is another tenant's segment

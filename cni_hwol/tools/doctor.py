@@ -15,6 +15,9 @@ from cni_hwol.hw.devlink import Devlink, open_devlink
 from cni_hwol.hw.representor import find_representor
 from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.linux.ethtool import feature_state
+from cni_hwol.linux.links import Netlink
+from cni_hwol.linux.nlsock import NetlinkError
+from cni_hwol.linux.tc_rules import foreign_tc_rules
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable, from_ovs_map
 from cni_hwol.state import StateStore
 from cni_hwol.tools.report import Report
@@ -168,6 +171,37 @@ def check_cni(report: Report, cni_path: list[str], state_dir: str) -> None:
     )
 
 
+TC_RULES_FIX = (
+    "they take the pod's traffic off the hardware path: drop the `bandwidth` plugin from the network's"
+    " chain and give cni-hwol the `bandwidth` capability (the VF's devlink rate; or max_tx_rate), then"
+    " remove them (tc qdisc del dev {rep} root; tc filter del dev {rep} ingress pref <pref>)"
+)
+
+
+def check_representor_tc(report: Report, state_dir: str) -> None:
+    """Each attached representor carries only OVS's tc rules (README: "Do not chain bandwidth")."""
+    attachments = StateStore(state_dir).all_attachments()
+    warned = 0
+    with Netlink() as links:
+        for state in attachments:
+            try:
+                rules = foreign_tc_rules(links, state.representor)
+            except LookupError:
+                continue  # no such netdev here: the attachment's own checks say so
+            except NetlinkError as exc:
+                report.add(f"{state.representor}: tc rules", False, f"cannot read them: {exc}", "run as root")
+                continue
+            if rules:
+                warned += 1
+                report.warn(
+                    f"{state.representor}: tc rules not OVS's",
+                    f"{'; '.join(rules)} (attachment {state.key.describe()})",
+                    TC_RULES_FIX.format(rep=state.representor),
+                )
+    if not warned:
+        report.add("tc rules on representors", True, f"{len(attachments)} attached, only OVS's rules")
+
+
 # docs/packaging.md, "Which nodes": the oldest the plugin is built and tested for (RHEL 8).
 MIN_KERNEL = (4, 18)
 MIN_GLIBC = (2, 28)
@@ -225,4 +259,5 @@ def doctor(
             check_pf(report, sysfs, devlink, name)
     check_ovs(report, ovsdb, bridge)
     check_cni(report, cni_path, state_dir)
+    check_representor_tc(report, state_dir)
     return report

@@ -12,7 +12,8 @@ class Check:
     name: str
     ok: bool
     detail: str
-    fix: str = ""  # what to do when not ok
+    fix: str = ""  # what to do when not ok, or about a warning
+    warning: bool = False  # passed, but something the operator should see (shown as WARN)
 
 
 @dataclass
@@ -23,6 +24,12 @@ class Report:
 
     def add(self, name: str, ok: bool, detail: str, fix: str = "") -> Check:
         check = Check(name, ok, detail, "" if ok else fix)
+        self.checks.append(check)
+        return check
+
+    def warn(self, name: str, detail: str, fix: str) -> Check:
+        """Not a failure (the exit status stays 0): the node works, but not as well as it could."""
+        check = Check(name, True, detail, fix, warning=True)
         self.checks.append(check)
         return check
 
@@ -38,9 +45,13 @@ class Report:
             )
         lines = []
         for c in self.checks:
-            lines.append(f"[{'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
+            lines.append(f"[{'WARN' if c.warning else 'ok' if c.ok else 'FAIL'}] {c.name}: {c.detail}")
             if c.fix:
                 lines.append(f"       fix: {c.fix}")
         failed = sum(1 for c in self.checks if not c.ok)
-        lines.append(f"{self.command}: {len(self.checks) - failed} passed, {failed} failed")
+        warned = sum(1 for c in self.checks if c.warning)
+        lines.append(
+            f"{self.command}: {len(self.checks) - failed} passed, {failed} failed"
+            + (f", {warned} warning(s)" if warned else "")
+        )
         return "\n".join(lines)

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 
+from cni_hwol.cni.device_info import device_info_target
 from cni_hwol.cni.errors import DEVICE_ERROR, OVS_ERROR, TRY_AGAIN_LATER, CNIError
 from cni_hwol.cni.netconf import (
     ovn_external_ids,
@@ -43,6 +44,7 @@ from cni_hwol.verbs.common import (
     plugin_external_ids,
 )
 from cni_hwol.verbs.delete import detach_attachment_port, forget_attachment
+from cni_hwol.verbs.device_info import plan_device_info, restore_device_info, write_device_info
 from cni_hwol.verbs.pf_settings import apply_settings, planned_changes, read_before, restore_settings, uplink_of
 from cni_hwol.verbs.port_rate import apply_rate, read_rate_before, restore_rate
 from cni_hwol.verbs.port_verify import verify_assigned_ofport
@@ -173,6 +175,7 @@ def cmd_add(inv: Invocation) -> dict:
     device_id = resolve_device_id(conf, env)
     requested_mac = resolve_mac(conf, env)
     resolve_ovn_port(conf, env)  # a bad OvnPort is refused before anything changes
+    device_info_target(conf)  # so is a CNIDeviceInfoFile outside the node's device-info directory
     netns_fd = open_pod_netns(env.netns)
     host_fd = open_host_netns()
     try:
@@ -217,6 +220,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             mtu = conf.mtu or vf_link.mtu
             mac = requested_mac or (vf_link.mac if usable_mac(vf_link.mac) else random_mac())
         devlink_port, port_rate_before = read_rate_before(rep_found, conf, device_id)  # the VF's devlink rate
+        device_info = plan_device_info(conf, device_id, vf.pf_pci_address, rep.name)  # refuses a symlink on the way
 
         # 2. Remember how things were, before changing any of them.
         ipam_request = _ipam_stdin(inv) if conf.ipam else b""
@@ -248,6 +252,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             port_rate_before=port_rate_before,
             port_rate_set=dict(conf.tx_rate),
             userspace_driver=userspace,
+            **device_info,
         )
         # The claim first: a state file never exists without its claim, so no
         # other pod is given the VF while anything of this attachment is left.
@@ -258,6 +263,8 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         store.save(state)
         undo.push_record("forget the attachment", store.remove, key)
         crash_point("state-written")
+        undo.push("restore the device-info file", restore_device_info, state)
+        write_device_info(state)  # the representor in the NPWG device information Multus passes on
 
         # 3. The VF into the pod, renamed in the same request, while the IPAM
         # plugin takes the lease in its own process: the kernel's namespace move

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 from cni_hwol.cni.env import CniEnv
@@ -9,6 +10,8 @@ from cni_hwol.cni.errors import DEVICE_ERROR, INVALID_NETCONF, OVS_ERROR, UNKNOW
 from cni_hwol.cni.result import Result, parse_result
 from cni_hwol.linux.addressing import missing_from
 from cni_hwol.linux.links import Netlink
+from cni_hwol.linux.nlsock import NetlinkError
+from cni_hwol.linux.tc_rules import foreign_tc_rules
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.port_options import read_port_options
 from cni_hwol.ovsdb.ports import port_on_bridge
@@ -18,6 +21,24 @@ from cni_hwol.verbs.pf_settings import check_settings
 from cni_hwol.verbs.port_rate import check_rate
 from cni_hwol.verbs.port_verify import check_port_options
 from cni_hwol.verbs.vf_moves import is_vf
+
+log = logging.getLogger(__name__)
+
+
+def _warn_of_foreign_tc_rules(host: Netlink, representor: str) -> None:
+    """A warning, not a failure: the pod's traffic flows, but what these rules match leaves the hardware path."""
+    try:
+        rules = foreign_tc_rules(host, representor)
+    except (NetlinkError, LookupError) as exc:
+        log.warning("cannot read the tc rules of representor %s: %s", representor, exc)
+        return
+    if rules:
+        log.warning(
+            "representor %s carries tc rules that are not OVS's, so what they match is not offloaded: %s;"
+            " do not chain the bandwidth plugin after cni-hwol, give cni-hwol the bandwidth capability",
+            representor,
+            "; ".join(rules),
+        )
 
 
 def cmd_check(inv: Invocation) -> None:
@@ -36,6 +57,7 @@ def cmd_check(inv: Invocation) -> None:
         if rep is None or not rep.up:
             raise CNIError(DEVICE_ERROR, f"representor {state.representor} is missing or down")
         check_settings(host, state)
+        _warn_of_foreign_tc_rules(host, state.representor)
     check_rate(state)
     with connect_ovsdb(state.ovsdb_socket) as ovsdb:
         try:

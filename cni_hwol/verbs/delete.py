@@ -25,6 +25,7 @@ from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import await_vswitchd, find_port, send_detach
 from cni_hwol.state import AttachmentState
 from cni_hwol.verbs.common import VSWITCHD_SYNC_TIMEOUT_MS, Invocation, open_host_netns, ovs_failure
+from cni_hwol.verbs.device_info import restore_device_info
 from cni_hwol.verbs.pf_settings import restore_settings
 from cni_hwol.verbs.port_rate import restore_rate
 from cni_hwol.verbs.stale_ports import stale_port_of
@@ -168,6 +169,7 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
                 restore_representor(host, state)
             else:
                 log.warning("VF %s is not home: representor %s left untouched", state.device_id, state.representor)
+        restore_device_info(state)
     finally:
         os.close(host_fd)
         if release is not None:

@@ -228,6 +228,7 @@ def test_doctor_reads_the_eswitch_through_devlink(knode):
         "ok": True,
         "detail": "devlink netdevsim/netdevsim1: switchdev",
         "fix": "",
+        "warning": False,
     }
     assert found["OVS hw-offload"]["ok"]
     assert found["eni1np1: every VF has a representor"]["ok"]

@@ -1,0 +1,95 @@
+"""tc rules on a representor that are not Open vSwitch's: traffic they touch leaves the hardware path.
+
+OVS's tc offload puts an ingress (or clsact) qdisc on each port and flower
+filters in it (ingress policing: a matchall filter with a police action). The
+`bandwidth` plugin chained after cni-hwol adds a tbf root qdisc (the pod's
+ingress) and an ingress u32 filter redirecting (mirred) to an ifb device (the
+pod's egress): none of that is offloaded. A qdisc the kernel made itself has
+handle 0 (noqueue, mq and its children); any other is someone's shaping. Read
+through RTNL with pyroute2's tc codecs over our own netlink socket.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+from cni_hwol.linux.links import Netlink
+from cni_hwol.linux.nlsock import NLM_F_DUMP
+from cni_hwol.linux.pyroute2_lazy import load_pyroute2
+
+RTM_GETQDISC, RTM_GETTFILTER = 38, 46
+TC_H_ROOT = 0xFFFFFFFF
+TC_H_INGRESS = 0xFFFFFFF1  # the parent of an ingress or clsact qdisc
+TC_H_MIN_INGRESS, TC_H_MIN_EGRESS = 0xFFFFFFF2, 0xFFFFFFF3  # their filter blocks
+OVS_QDISCS = ("ingress", "clsact")
+OVS_FILTERS = ("flower",)
+
+
+def _handle(value: int) -> str:
+    """As tc prints a handle: root, 1:, ffff:fff1."""
+    if value == TC_H_ROOT:
+        return "root"
+    major, minor = value >> 16, value & 0xFFFF
+    return f"{major:x}:{minor:x}" if minor else f"{major:x}:"
+
+
+def _walk(nla) -> Iterator[tuple[str, object]]:
+    """Every (attribute name, value) in a decoded netlink attribute tree."""
+    for name, value in nla.get("attrs", []) if hasattr(nla, "get") else []:
+        yield name, value
+        yield from _walk(value)
+
+
+def _actions(msg) -> tuple[list[str], list[int]]:
+    """The filter's action kinds and the ifindexes its mirred actions send to (decoded for u32, matchall...)."""
+    kinds, targets = [], []
+    for name, value in _walk(msg.get_attr("TCA_OPTIONS") or {}):
+        if name == "TCA_ACT_KIND":
+            kinds.append(value)
+        elif name == "TCA_MIRRED_PARMS":
+            targets.append(value["ifindex"])
+    return kinds, targets
+
+
+def _tc_dump(links: Netlink, kind: int, index: int, parent: int = 0) -> list:
+    """A qdisc or filter dump of link `index` on the links' RTNL socket."""
+    load_pyroute2()
+    from pyroute2.netlink.rtnl.tcmsg import tcmsg
+
+    msg = tcmsg()
+    msg["family"] = socket.AF_UNSPEC
+    msg["index"] = index
+    msg["parent"] = parent
+    return [reply for reply in links.sock.request(msg, kind, NLM_F_DUMP) if reply["index"] == index]
+
+
+def foreign_tc_rules(links: Netlink, name: str) -> list[str]:
+    """The qdiscs and filters on netdev `name` that are not OVS's, described for a person;
+    NetlinkError when the kernel cannot tell, LookupError when there is no such netdev."""
+    link = links.get(name)
+    if link is None:
+        raise LookupError(name)
+    names = {other.index: other.name for other in links.links()}
+    rules, blocks = [], []
+    for qdisc in _tc_dump(links, RTM_GETQDISC, link.index):
+        kind, handle, parent = qdisc.get_attr("TCA_KIND"), qdisc["handle"], qdisc["parent"]
+        if kind in OVS_QDISCS and parent == TC_H_INGRESS:
+            blocks += [TC_H_MIN_INGRESS] + ([TC_H_MIN_EGRESS] if kind == "clsact" else [])
+        elif handle:
+            rules.append(f"qdisc {kind} {_handle(handle)} parent {_handle(parent)}")
+            blocks.append(handle)
+    for block in blocks:
+        where = {TC_H_MIN_INGRESS: "ingress", TC_H_MIN_EGRESS: "egress"}.get(block, _handle(block))
+        found: dict[tuple[str, int], list[str]] = {}  # (kind, pref) -> redirect targets; u32 dumps a few
+        for rule in _tc_dump(links, RTM_GETTFILTER, link.index, block):
+            kind = rule.get_attr("TCA_KIND")
+            actions, targets = _actions(rule)
+            if kind in OVS_FILTERS or (kind == "matchall" and actions and set(actions) == {"police"}):
+                continue
+            known = found.setdefault((kind, rule["info"] >> 16), [])
+            known += [names.get(t, f"ifindex {t}") for t in targets if names.get(t, f"ifindex {t}") not in known]
+        for (kind, pref), targets in found.items():
+            redirects = "".join(f" redirecting to {target} (mirred)" for target in targets)
+            rules.append(f"filter {kind} pref {pref} on {where}{redirects}")
+    return rules
