@@ -79,6 +79,8 @@ class AttachmentState:
     devlink_port: str = ""  # "bus/dev/index" of the VF's devlink port, when a rate was set on it
     port_rate_before: dict[str, int] | None = None  # tx_share, tx_max before ADD
     port_rate_set: dict[str, int] = field(default_factory=dict)  # what ADD set; DEL restores it
+    rdma_netns_mode: str = ""  # shared/exclusive when the VF has RDMA devices; "" when it has none
+    rdma_devices: list[str] = field(default_factory=list)  # the VF's RDMA devices ADD moves into the pod
     format: int = STATE_FORMAT
 
     @property

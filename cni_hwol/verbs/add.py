@@ -21,6 +21,7 @@ from cni_hwol.cni.netconf import (
 )
 from cni_hwol.cni.result import Interface, Result, parse_result, render_result
 from cni_hwol.crashpoints import crash_point
+from cni_hwol.hw.rdma import rdma_devices_to_move
 from cni_hwol.hw.representor import find_representor
 from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.ipam import IpamCall
@@ -28,6 +29,7 @@ from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.linux.addressing import add_addresses, add_routes
 from cni_hwol.linux.announce import enable_announcements
 from cni_hwol.linux.links import Netlink, ipv6_disabled
+from cni_hwol.linux.rdma_move import move_rdma_into_pod, return_rdma_devices
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.port_options import OfportTaken, PortOptions
 from cni_hwol.ovsdb.ports import BridgeMissing, PortNameTaken, attach_port, detach_port, find_port
@@ -202,6 +204,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         pf = uplink_of(host, vf, conf)  # refuses a pod MTU above the uplink's
         vf_admin_before = read_before(host, pf, vf, conf)  # what the PF reports, before any change
         devlink_port, port_rate_before = read_rate_before(rep_found, conf, device_id)  # the VF's devlink rate
+        rdma_devices, rdma_mode = rdma_devices_to_move(sysfs, device_id)  # only in exclusive RDMA netns mode
 
         # 2. Remember how things were, before changing any of them.
         ipam_request = _ipam_stdin(inv) if conf.ipam else b""
@@ -235,6 +238,8 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             devlink_port=devlink_port,
             port_rate_before=port_rate_before,
             port_rate_set=dict(conf.tx_rate),
+            rdma_netns_mode=rdma_mode,
+            rdma_devices=rdma_devices,
         )
         # The claim first: a state file never exists without its claim, so no
         # other pod is given the VF while anything of this attachment is left.
@@ -258,6 +263,8 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         undo.push("restore the representor", restore_representor, host, state)
         move_vf(host, vf_link, pod, netns_fd, env.ifname)
         undo.push("bring the VF home", return_vf, host, host_fd, sysfs, state, state.netns)
+        undo.push("bring the RDMA devices home", return_rdma_devices, rdma_devices, device_id, state.netns, host_fd)
+        move_rdma_into_pod(rdma_devices, device_id, netns_fd)  # the VF's RDMA devices follow it (exclusive mode)
         result = Result()
         if lease is not None:
             result = parse_result(lease.result() or {})
@@ -324,12 +331,14 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         store.save(state)
         undo.commit()
     log.info(
-        "added %s: VF %s as %s, representor %s (%s) on %s",
+        "added %s: VF %s as %s, representor %s (%s) on %s; RDMA devices in the pod: %s (netns mode %s)",
         key.describe(),
         device_id,
         env.ifname,
         rep.name,
         rep_found.source,
         bridge,
+        " ".join(state.rdma_devices) or "none",
+        state.rdma_netns_mode or "not read, the VF has no RDMA device",
     )
     return body

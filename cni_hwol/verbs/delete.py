@@ -20,6 +20,7 @@ from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.ipam import IpamCall
 from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.linux.links import Netlink
+from cni_hwol.linux.rdma_move import return_rdma_devices
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import detach_port, find_port
 from cni_hwol.state import AttachmentState
@@ -121,6 +122,7 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
                 release = IpamCall(ipam_type, "DEL", state.ipam_stdin.encode(), inv.env.path, _ipam_environ(inv, state))
             restore_settings(host, inv.store, state)  # only while the VF is still claimed by this attachment
             restore_rate(inv.store, state)  # likewise
+            return_rdma_devices(state.rdma_devices, state.device_id, netns_path, host_fd)  # before their VF
             if not vf_lost and return_vf(host, host_fd, sysfs, state, netns_path):
                 restore_representor(host, state)
             else:
