@@ -64,12 +64,9 @@ def message(**attrs: int | str):
     return msg
 
 
-def set_netns_request(dev_index: int, netns_fd: int, seq: int = 1):
-    """The encoded RDMA_NLDEV_CMD_SET that moves device `dev_index` into the netns of `netns_fd`."""
-    msg = message(dev_index=dev_index, net_ns_fd=netns_fd)
-    msg["header"].update(type=nldev_type(RDMA_NLDEV_CMD_SET), flags=0x5, sequence_number=seq, pid=0)
-    msg.encode()
-    return msg.data
+def set_netns_message(dev_index: int, netns_fd: int):
+    """RDMA_NLDEV_CMD_SET moving device `dev_index` into the netns of `netns_fd` (header filled on send)."""
+    return message(dev_index=dev_index, net_ns_fd=netns_fd)
 
 
 class RdmaNetlink:
@@ -104,5 +101,4 @@ class RdmaNetlink:
 
     def move(self, dev_index: int, netns_fd: int) -> None:
         """`rdma dev set <dev> netns <ns>`; the kernel answers EOPNOTSUPP for drivers that cannot move."""
-        msg = message(dev_index=dev_index, net_ns_fd=netns_fd)
-        self.sock.request(msg, nldev_type(RDMA_NLDEV_CMD_SET), 0)
+        self.sock.request(set_netns_message(dev_index, netns_fd), nldev_type(RDMA_NLDEV_CMD_SET), 0)

@@ -9,7 +9,7 @@ import pytest
 from cni_hwol.cni.errors import DEVICE_ERROR, CNIError
 from cni_hwol.hw.rdma import rdma_devices, rdma_devices_to_move
 from cni_hwol.hw.sysfs import Sysfs
-from cni_hwol.linux.rdma_netlink import NETLINK_RDMA, set_netns_request
+from cni_hwol.linux.rdma_netlink import NETLINK_RDMA, set_netns_message
 from tests.simnode.fake_sysfs import FakeSysfs
 
 PF = "0000:03:00.0"
@@ -55,4 +55,7 @@ def test_set_netns_request_layout():
     RDMA_NLDEV_ATTR_DEV_INDEX (1) and RDMA_NLDEV_NET_NS_FD (68), u32 each, as iproute2's rdma sends."""
     header = struct.pack("=IHHII", 32, (5 << 10) + 2, 0x1 | 0x4, 9, 0)
     attrs = struct.pack("=HHI", 8, 1, 3) + struct.pack("=HHI", 8, 68, 7)
-    assert set_netns_request(dev_index=3, netns_fd=7, seq=9) == header + attrs
+    msg = set_netns_message(dev_index=3, netns_fd=7)
+    msg["header"].update(type=(5 << 10) + 2, flags=0x1 | 0x4, sequence_number=9, pid=0)  # as the socket sends it
+    msg.encode()
+    assert msg.data == header + attrs
