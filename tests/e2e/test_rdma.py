@@ -4,23 +4,12 @@ node is left as it was, and doctor says why; VFs without one are not affected.""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from cni_hwol.cni import errors
-from cni_hwol.linux.rdma_netlink import NETLINK_RDMA
 from tests.e2e.test_failures import failed_add
 from tests.e2e.test_tools import checks, doctor
-
-
-def rdma_netlink_here() -> bool:
-    try:
-        socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_RDMA).close()
-        return True
-    except OSError:
-        return False
-
+from tests.unit.test_rdma import rdma_netlink_here
 
 pytestmark = pytest.mark.skipif(rdma_netlink_here(), reason="this kernel has RDMA netlink (ib_core loaded)")
 

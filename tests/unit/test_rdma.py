@@ -16,7 +16,7 @@ PF = "0000:03:00.0"
 BASE = 0x0400
 
 
-def _rdma_netlink_here() -> bool:
+def rdma_netlink_here() -> bool:
     try:
         socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_RDMA).close()
         return True
@@ -41,7 +41,7 @@ def test_rdma_device_found_under_its_vf_only(tree):
     assert rdma_devices_to_move(sysfs, plain_vf) == ([], "")  # no RDMA device: no netlink request
 
 
-@pytest.mark.skipif(_rdma_netlink_here(), reason="this kernel has RDMA netlink (ib_core loaded)")
+@pytest.mark.skipif(rdma_netlink_here(), reason="this kernel has RDMA netlink (ib_core loaded)")
 def test_rdma_device_without_rdma_netlink_refused(tree):
     fake, (_, rdma_vf) = tree
     with pytest.raises(CNIError) as caught:
