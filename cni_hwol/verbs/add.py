@@ -251,7 +251,13 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         undo.push_record("forget the attachment", store.remove, key)
         crash_point("state-written")
 
-        # 3. The VF into the pod, renamed in the same request, while the IPAM
+        # 3. The VF's RDMA devices into the pod (exclusive RDMA netns mode only),
+        # before the VF: a device the kernel will not move fails ADD before
+        # anything else moved (and a soft-RoCE device dies when its netdev leaves).
+        undo.push("bring the RDMA devices home", return_rdma_devices, rdma_devices, device_id, state.netns, host_fd)
+        move_rdma_into_pod(rdma_devices, device_id, netns_fd)
+
+        # The VF into the pod, renamed in the same request, while the IPAM
         # plugin takes the lease in its own process: the kernel's namespace move
         # mostly waits (~15 ms on the bench node), and so does an exec'd plugin.
         # The representor's undo runs after the VF is home, as DEL does: the
@@ -263,8 +269,6 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         undo.push("restore the representor", restore_representor, host, state)
         move_vf(host, vf_link, pod, netns_fd, env.ifname)
         undo.push("bring the VF home", return_vf, host, host_fd, sysfs, state, state.netns)
-        undo.push("bring the RDMA devices home", return_rdma_devices, rdma_devices, device_id, state.netns, host_fd)
-        move_rdma_into_pod(rdma_devices, device_id, netns_fd)  # the VF's RDMA devices follow it (exclusive mode)
         result = Result()
         if lease is not None:
             result = parse_result(lease.result() or {})

@@ -4,7 +4,8 @@ Order: find the VF (in the pod under any name, or in the host) before changing
 anything; then the OVS port (with OVSDB unreachable, the port is recorded as
 stale and everything else still done, so the pod can terminate); the IPAM
 lease, released while the kernel brings the VF home (both mostly wait); the
-representor, only once its VF is home (until then it is ours alone); and the
+representor, only once its VF is home (until then it is ours alone); the VF's
+RDMA devices, if ADD moved them (exclusive RDMA netns mode); and the
 state last, then the VF claim, so a DEL cut short is simply run again.
 """
 
@@ -122,11 +123,11 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
                 release = IpamCall(ipam_type, "DEL", state.ipam_stdin.encode(), inv.env.path, _ipam_environ(inv, state))
             restore_settings(host, inv.store, state)  # only while the VF is still claimed by this attachment
             restore_rate(inv.store, state)  # likewise
-            return_rdma_devices(state.rdma_devices, state.device_id, netns_path, host_fd)  # before their VF
             if not vf_lost and return_vf(host, host_fd, sysfs, state, netns_path):
                 restore_representor(host, state)
             else:
                 log.warning("VF %s is not home: representor %s left untouched", state.device_id, state.representor)
+            return_rdma_devices(state.rdma_devices, state.device_id, netns_path, host_fd)  # ADD moved them first
     finally:
         os.close(host_fd)
         if release is not None:
