@@ -128,4 +128,3 @@ def test_rdma_rxe_move_refused_and_add_rolled_back(knode, pod):
             " is shared"
         )
         assert (knode.snapshot(pod), rdma_view(pod)) == before
-
