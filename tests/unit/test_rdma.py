@@ -1,6 +1,8 @@
 """RDMA: a VF's RDMA devices found on a fake sysfs tree, the refusal when the
 netns mode cannot be read, and the RDMA_NLDEV_CMD_SET message's layout."""
 
+import logging
+import os
 import socket
 import struct
 
@@ -9,6 +11,7 @@ import pytest
 from cni_hwol.cni.errors import DEVICE_ERROR, CNIError
 from cni_hwol.hw.rdma import rdma_devices, rdma_devices_to_move
 from cni_hwol.hw.sysfs import Sysfs
+from cni_hwol.linux.rdma_move import return_rdma_devices
 from cni_hwol.linux.rdma_netlink import NETLINK_RDMA, set_netns_message
 from tests.simnode.fake_sysfs import FakeSysfs
 
@@ -59,3 +62,14 @@ def test_set_netns_request_layout():
     msg["header"].update(type=(5 << 10) + 2, flags=0x1 | 0x4, sequence_number=9, pid=0)  # as the socket sends it
     msg.encode()
     assert msg.data == header + attrs
+
+
+def test_return_with_the_pod_netns_gone_has_nothing_to_do(tmp_path, caplog):
+    """The kernel returns a destroyed netns' RDMA devices to init_net (rdma_dev_exit_net)."""
+    host_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        with caplog.at_level(logging.INFO):
+            return_rdma_devices(["mlx5_3"], "0000:04:00.1", str(tmp_path / "gone"), host_fd)
+    finally:
+        os.close(host_fd)
+    assert "the kernel returned RDMA device(s) ['mlx5_3'] to init_net" in caplog.text
