@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 def _refusal(name: str, vf: str, where: str, exc: OSError) -> CNIError:
     code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
     why = f"{code} ({exc.strerror})"
-    if exc.errno == errno.EOPNOTSUPP:
-        why += ": its driver cannot change netns (soft-RoCE rxe and siw cannot), or the RDMA netns mode is shared"
+    if exc.errno == errno.EOPNOTSUPP:  # the kernel's name for 95 (Python's errorcode says ENOTSUP)
+        why = f"EOPNOTSUPP ({exc.strerror}): its driver cannot change netns (soft-RoCE rxe and siw cannot)"
+        why += ", or the RDMA netns mode is shared"
     return CNIError(DEVICE_ERROR, f"cannot move RDMA device {name} of VF {vf} {where}: {why}")
 
 
