@@ -84,6 +84,8 @@ class AttachmentState:
     device_info_root: str = ""  # the node's device-info directory it is below (links not followed under it)
     device_info_before: str | None = None  # the file's text before ADD; None: ADD created it
     device_info: dict[str, Any] | None = None  # what ADD writes there
+    rdma_netns_mode: str = ""  # shared/exclusive when the VF has RDMA devices; "" when it has none
+    rdma_devices: list[str] = field(default_factory=list)  # the VF's RDMA devices ADD moves into the pod
     format: int = STATE_FORMAT
 
     @property

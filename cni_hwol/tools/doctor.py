@@ -12,11 +12,13 @@ from pathlib import Path
 
 from cni_hwol.cni.errors import CNIError
 from cni_hwol.hw.devlink import Devlink, open_devlink
+from cni_hwol.hw.rdma import rdma_devices, read_netns_mode
 from cni_hwol.hw.representor import find_representor
 from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.linux.ethtool import feature_state
 from cni_hwol.linux.links import Netlink
 from cni_hwol.linux.nlsock import NetlinkError
+from cni_hwol.linux.rdma_netlink import SHARED
 from cni_hwol.linux.tc_rules import foreign_tc_rules
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable, from_ovs_map
 from cni_hwol.state import StateStore
@@ -202,6 +204,28 @@ def check_representor_tc(report: Report, state_dir: str) -> None:
         report.add("tc rules on representors", True, f"{len(attachments)} attached, only OVS's rules")
 
 
+def check_rdma(report: Report, sysfs: Sysfs, pfs: list[str], state_dir: str) -> None:
+    """The RDMA netns mode, and where the RDMA devices of each VF are (host, or the pod ADD moved them to)."""
+    in_host = {vf: rdma_devices(sysfs, vf) for pf in pfs for vf in vf_addresses(pf_device(sysfs, pf))}
+    in_host = {vf: names for vf, names in in_host.items() if names}
+    try:
+        mode = read_netns_mode()
+        detail = mode or "no RDMA netlink (ib_core not loaded): this node has no RDMA devices"
+    except OSError as exc:
+        mode, detail = None, f"cannot be read: {exc}"
+    ok = mode is not None or not in_host
+    if not ok:
+        detail += f"; yet sysfs lists RDMA devices of {' '.join(in_host)}: ADD of these VFs fails"
+    report.add("RDMA netns mode", ok, detail, "modprobe ib_core and the NIC's RDMA driver (mlx5_ib)")
+    for vf, names in in_host.items():
+        where = "the host namespace" + (", shared with every pod" if mode == SHARED else "")
+        report.add(f"{vf}: RDMA devices", True, f"{' '.join(names)} in {where}")
+    for state in StateStore(state_dir).all_attachments():
+        if state.rdma_devices:
+            where = f"pod netns {state.netns} ({state.key.describe()})"
+            report.add(f"{state.device_id}: RDMA devices", True, f"{' '.join(state.rdma_devices)} in {where}")
+
+
 # docs/packaging.md, "Which nodes": the oldest the plugin is built and tested for (RHEL 8).
 MIN_KERNEL = (4, 18)
 MIN_GLIBC = (2, 28)
@@ -257,6 +281,7 @@ def doctor(
                 )
                 continue
             check_pf(report, sysfs, devlink, name)
+    check_rdma(report, sysfs, [name for name in pfs if not not_a_pf(sysfs, name)], state_dir)
     check_ovs(report, ovsdb, bridge)
     check_cni(report, cni_path, state_dir)
     check_representor_tc(report, state_dir)

@@ -22,6 +22,7 @@ from cni_hwol.cni.netconf import (
 )
 from cni_hwol.cni.result import Interface, Result, parse_result, render_result
 from cni_hwol.crashpoints import crash_point
+from cni_hwol.hw.rdma import rdma_devices_to_move
 from cni_hwol.hw.representor import find_representor
 from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.ipam import IpamCall
@@ -29,6 +30,7 @@ from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.linux.addressing import add_addresses, add_routes
 from cni_hwol.linux.announce import enable_announcements
 from cni_hwol.linux.links import Link, Netlink, ipv6_disabled
+from cni_hwol.linux.rdma_move import move_rdma_into_pod, return_rdma_devices
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.port_options import OfportTaken, PortOptions
 from cni_hwol.ovsdb.ports import BridgeMissing, PortNameTaken, attach_port, detach_port, find_port
@@ -221,6 +223,7 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             mac = requested_mac or (vf_link.mac if usable_mac(vf_link.mac) else random_mac())
         devlink_port, port_rate_before = read_rate_before(rep_found, conf, device_id)  # the VF's devlink rate
         device_info = plan_device_info(conf, device_id, vf.pf_pci_address, rep.name)  # refuses a symlink on the way
+        rdma_devices, rdma_mode = rdma_devices_to_move(sysfs, device_id)  # only in exclusive RDMA netns mode
 
         # 2. Remember how things were, before changing any of them.
         ipam_request = _ipam_stdin(inv) if conf.ipam else b""
@@ -253,6 +256,8 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             port_rate_set=dict(conf.tx_rate),
             userspace_driver=userspace,
             **device_info,
+            rdma_netns_mode=rdma_mode,
+            rdma_devices=rdma_devices,
         )
         # The claim first: a state file never exists without its claim, so no
         # other pod is given the VF while anything of this attachment is left.
@@ -266,7 +271,13 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         undo.push("restore the device-info file", restore_device_info, state)
         write_device_info(state)  # the representor in the NPWG device information Multus passes on
 
-        # 3. The VF into the pod, renamed in the same request, while the IPAM
+        # 3. The VF's RDMA devices into the pod (exclusive RDMA netns mode only),
+        # before the VF: a device the kernel will not move fails ADD before
+        # anything else moved (and a soft-RoCE device dies when its netdev leaves).
+        undo.push("bring the RDMA devices home", return_rdma_devices, rdma_devices, device_id, state.netns, host_fd)
+        move_rdma_into_pod(rdma_devices, device_id, netns_fd)
+
+        # The VF into the pod, renamed in the same request, while the IPAM
         # plugin takes the lease in its own process: the kernel's namespace move
         # mostly waits (~15 ms on the bench node), and so does an exec'd plugin.
         # The representor's undo runs after the VF is home, as DEL does: the
@@ -348,12 +359,14 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
         store.save(state)
         undo.commit()
     log.info(
-        "added %s: VF %s as %s, representor %s (%s) on %s",
+        "added %s: VF %s as %s, representor %s (%s) on %s; RDMA devices in the pod: %s (netns mode %s)",
         key.describe(),
         device_id,
         env.ifname,
         rep.name,
         rep_found.source,
         bridge,
+        " ".join(state.rdma_devices) or "none",
+        state.rdma_netns_mode or "not read, the VF has no RDMA device",
     )
     return body

@@ -4,7 +4,8 @@ Order: find the VF (in the pod under any name, or in the host) before changing
 anything; then the OVS port (with OVSDB unreachable, the port is recorded as
 stale and everything else still done, so the pod can terminate); the IPAM
 lease, released while the kernel brings the VF home (both mostly wait); the
-representor, only once its VF is home (until then it is ours alone); and the
+representor, only once its VF is home (until then it is ours alone); the VF's
+RDMA devices, if ADD moved them (exclusive RDMA netns mode); and the
 state last, then the VF claim, so a DEL cut short is simply run again.
 """
 
@@ -21,6 +22,7 @@ from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.ipam import IpamCall
 from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.linux.links import Netlink
+from cni_hwol.linux.rdma_move import return_rdma_devices
 from cni_hwol.ovsdb.client import OvsdbClient, OvsdbError, OvsdbUnavailable
 from cni_hwol.ovsdb.ports import await_vswitchd, find_port, send_detach
 from cni_hwol.state import AttachmentState
@@ -169,6 +171,7 @@ def teardown(inv: Invocation, state: AttachmentState) -> None:
                 restore_representor(host, state)
             else:
                 log.warning("VF %s is not home: representor %s left untouched", state.device_id, state.representor)
+            return_rdma_devices(state.rdma_devices, state.device_id, netns_path, host_fd)  # ADD moved them first
         restore_device_info(state)
     finally:
         os.close(host_fd)

@@ -8,6 +8,7 @@ the PF's PCI function.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 MELLANOX = "0x15b3"
@@ -28,7 +29,13 @@ def routing_id(address: str) -> int:
 class FakeSysfs:
     def __init__(self, root: Path) -> None:
         self.root = root
-        for sub in ("devices/pci0000:00", "bus/pci/devices", "class/net", "bus/pci/drivers/mlx5_core"):
+        for sub in (
+            "devices/pci0000:00",
+            "bus/pci/devices",
+            "class/net",
+            "class/infiniband",
+            "bus/pci/drivers/mlx5_core",
+        ):
             (root / sub).mkdir(parents=True, exist_ok=True)
 
     def _device_dir(self, address: str) -> Path:
@@ -104,6 +111,20 @@ class FakeSysfs:
             (directory / "net" / name).rmdir()
         if netdev:
             self._add_netdev(directory, netdev, {})
+
+    def add_rdma_device(self, pci: str, name: str, netdev: str) -> None:
+        """An RDMA device of a PCI function, as ib_core registers it: <pci>/infiniband/<name>,
+        linked from class/infiniband, with its port's netdev (ports/1/gid_attrs/ndevs/0)."""
+        directory = self._device_dir(pci) / "infiniband" / name
+        self._write(directory, {"node_type": "1: CA"})
+        self._write(directory / "ports/1/gid_attrs/ndevs", {"0": netdev})
+        os.symlink("../..", directory / "device")
+        link = self.root / "class/infiniband" / name
+        os.symlink(os.path.relpath(directory, link.parent), link)
+
+    def remove_rdma_device(self, pci: str, name: str) -> None:
+        (self.root / "class/infiniband" / name).unlink()
+        shutil.rmtree(self._device_dir(pci) / "infiniband" / name)
 
     def vf_netdevs(self, pci: str) -> list[str]:
         return sorted(os.listdir(self._device_dir(pci) / "net"))
