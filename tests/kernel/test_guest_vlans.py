@@ -123,7 +123,10 @@ def test_trunk_and_native_vlans_carry_tagged_traffic_between_8021q_interfaces(kn
         try:
             vfs = wire_veth_vfs(sysfs, len(names))
             before = knode.snapshot(*names)
-            common = {"bridge": "br-kvlan", "sysfsRoot": str(sysfs.root)}
+            # A veth representor's Interface goes up in OVSDB once its peer (the VF) is up in
+            # the pod: under TCG on a loaded machine that can take longer than the default 3 s.
+            readiness = {"link_state_check_retries": 60, "link_state_check_interval": 500}
+            common = {"bridge": "br-kvlan", "sysfsRoot": str(sysfs.root), **readiness}
             results = {}
             for index, (key, pod) in enumerate(zip(port_options, names, strict=True)):
                 status, results[key], stderr = knode.exec_plugin("ADD", pod, vfs[index], **common, **port_options[key])
