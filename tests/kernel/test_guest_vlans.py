@@ -119,18 +119,20 @@ def test_trunk_and_native_vlans_carry_tagged_traffic_between_8021q_interfaces(kn
         "c": {"vlan": 5},
         "d": {"vlan": 6},
     }
+    attached: dict[str, str] = {}  # pod -> its VF, from ADD until DEL
     with own_sysfs() as sysfs, kernel_bridge(knode, "br-kvlan"), pods(*(f"kv{key}" for key in port_options)) as names:
+        # A veth representor's Interface goes up in OVSDB once its peer (the VF) is up in
+        # the pod: under TCG on a loaded machine that can take longer than the default 3 s.
+        readiness = {"link_state_check_retries": 60, "link_state_check_interval": 500}
+        common = {"bridge": "br-kvlan", "sysfsRoot": str(sysfs.root), **readiness}
         try:
             vfs = wire_veth_vfs(sysfs, len(names))
             before = knode.snapshot(*names)
-            # A veth representor's Interface goes up in OVSDB once its peer (the VF) is up in
-            # the pod: under TCG on a loaded machine that can take longer than the default 3 s.
-            readiness = {"link_state_check_retries": 60, "link_state_check_interval": 500}
-            common = {"bridge": "br-kvlan", "sysfsRoot": str(sysfs.root), **readiness}
             results = {}
             for index, (key, pod) in enumerate(zip(port_options, names, strict=True)):
                 status, results[key], stderr = knode.exec_plugin("ADD", pod, vfs[index], **common, **port_options[key])
                 assert status == 0, (key, results[key], stderr)
+                attached[pod] = vfs[index]
             assert knode.ovs.ports("br-kvlan") == [f"kvrep{vf}" for vf in range(4)]
             assert [knode.ovs.column("Port", f"kvrep{vf}", "vlan_mode") for vf in range(4)] == [
                 "trunk",
@@ -156,9 +158,12 @@ def test_trunk_and_native_vlans_carry_tagged_traffic_between_8021q_interfaces(kn
                 assert status == 0, (key, body, stderr)
                 status, body, stderr = knode.exec_plugin("DEL", pod_name, vfs[index], **common, **port_options[key])
                 assert status == 0, (key, body, stderr)
+                del attached[pod_name]
             assert knode.ovs.ports("br-kvlan") == []
             assert knode.snapshot(*names) == before  # the pods' VLAN links went with the VF
         finally:
+            for pod_name, vf_pci in attached.items():  # a failed test leaves no attachment behind
+                knode.exec_plugin("DEL", pod_name, vf_pci, **common)
             unwire_veth_vfs(len(names))
 
 
@@ -188,7 +193,9 @@ def mirror_bond_master(sysfs: FakeSysfs, slaves: list[str]) -> str:
 
 def test_auto_bridge_is_the_bridge_of_a_kernel_bond_of_netdevsim_ports(knode, pod):
     device, vf_pci = BOND_DEVICES[0], "0000:0d:00.0"
+    attached = False
     with own_sysfs() as sysfs, kernel_bridge(knode, "br-kbond", "br-kbond2"):
+        conf = {"bridge": "auto", "sysfsRoot": str(sysfs.root)}
         try:
             slaves = [add_netdevsim(dev, vfs=2 if dev == device else 0) for dev in BOND_DEVICES]
             base = 0x0D << 8
@@ -203,7 +210,6 @@ def test_auto_bridge_is_the_bridge_of_a_kernel_bond_of_netdevsim_ports(knode, po
             assert mirror_bond_master(sysfs, slaves) == "kbond0"
             knode.ovs.vsctl("add-port", "br-kbond", "kbond0")
             before = knode.snapshot(pod)
-            conf = {"bridge": "auto", "sysfsRoot": str(sysfs.root)}
 
             status, body, _ = knode.exec_plugin("ADD", pod, vf_pci, **conf, bridges=["br-int", "br-kbond2"])
             assert (status, body.get("code")) == (1, INVALID_NETCONF), body
@@ -215,6 +221,7 @@ def test_auto_bridge_is_the_bridge_of_a_kernel_bond_of_netdevsim_ports(knode, po
 
             status, result, stderr = knode.exec_plugin("ADD", pod, vf_pci, **conf)
             assert status == 0, (result, stderr)
+            attached = True
             rep = result["interfaces"][0]["name"]
             assert rep == f"eni{device}npf0vf0"  # netdevsim's devlink representor
             assert knode.ovs.ports("br-kbond") == sorted(["kbond0", rep])
@@ -224,9 +231,12 @@ def test_auto_bridge_is_the_bridge_of_a_kernel_bond_of_netdevsim_ports(knode, po
             assert status == 0, (body, stderr)  # against the recorded bridge
             status, body, stderr = knode.exec_plugin("DEL", pod, vf_pci, **conf)
             assert status == 0, (body, stderr)
+            attached = False
             assert (knode.ovs.ports("br-kbond"), knode.ovs.ports("br-kbond2")) == ([], ["kbond0"])
             assert knode.snapshot(pod) == before
         finally:
+            if attached:  # a failed test leaves no attachment behind
+                knode.exec_plugin("DEL", pod, vf_pci, **conf)
             sh("ip", "link", "del", "kbond0", check=False)
             sh("ip", "link", "del", "kvbondvf", check=False)
             for dev in BOND_DEVICES:
