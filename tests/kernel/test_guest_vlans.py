@@ -134,12 +134,6 @@ def test_trunk_and_native_vlans_carry_tagged_traffic_between_8021q_interfaces(kn
                 assert status == 0, (key, results[key], stderr)
                 attached[pod] = vfs[index]
             assert knode.ovs.ports("br-kvlan") == [f"kvrep{vf}" for vf in range(4)]
-            assert [knode.ovs.column("Port", f"kvrep{vf}", "vlan_mode") for vf in range(4)] == [
-                "trunk",
-                "native-untagged",
-                "access",
-                "access",
-            ]
             pod = dict(zip(port_options, names, strict=True))
             for vlan in (10, 20, 21, 30):
                 add_vlan_link(pod["a"], vlan, f"10.78.{vlan}.1")
@@ -151,6 +145,12 @@ def test_trunk_and_native_vlans_carry_tagged_traffic_between_8021q_interfaces(kn
             assert pings(pod["b"], pod_address(results["c"]))  # b's untagged frames are its native VLAN 5
             assert not pings(pod["c"], pod_address(results["d"]))  # access VLANs 5 and 6
             assert not pings(pod["a"], pod_address(results["c"]))  # a trunk without native VLAN: no untagged
+            assert [knode.ovs.column("Port", f"kvrep{vf}", "vlan_mode") for vf in range(4)] == [
+                "trunk",
+                "native-untagged",
+                "access",
+                "access",
+            ]
             for index, (key, pod_name) in enumerate(zip(port_options, names, strict=True)):
                 status, body, stderr = knode.exec_plugin(
                     "CHECK", pod_name, vfs[index], **common, **port_options[key], prevResult=results[key]
