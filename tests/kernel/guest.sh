@@ -7,7 +7,7 @@ modprobe psample && insmod "$NETDEVSIM_KO" && modprobe openvswitch && modprobe d
   echo "KERNEL-TIER: FAILED (modules)"; exit 1; }
 export CNI_HWOL_KERNEL_GUEST=1 PYTHONDONTWRITEBYTECODE=1
 # KERNEL_TESTS (a pytest -k expression) narrows the run; tests/kernel/test_vm.py sets it.
-PYTHONUNBUFFERED=1 "$PYTHON" -m pytest -v -o faulthandler_timeout=100 -p no:cacheprovider tests/kernel/test_guest*.py ${KERNEL_TESTS:+-k "$KERNEL_TESTS"}
+PYTHONUNBUFFERED=1 "$PYTHON" -m pytest -q -p no:cacheprovider tests/kernel/test_guest*.py ${KERNEL_TESTS:+-k "$KERNEL_TESTS"}
 status=$?
 if [ $status -eq 0 ]; then echo "KERNEL-TIER: PASSED"; else echo "KERNEL-TIER: FAILED ($status)"; fi
 exit $status
