@@ -13,7 +13,7 @@ IFF_UP = 0x1
 ENODEV = 19
 EEXIST = 17
 NETLINK_ROUTE = 0
-RTM_NEWLINK, RTM_GETLINK, RTM_SETLINK = 16, 18, 19
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_GETADDR = 20, 22
 RTM_NEWROUTE = 24
 RTM_NEWLINKPROP, RTM_DELLINKPROP = 108, 109
@@ -35,6 +35,7 @@ class Link:
     parent_device: str | None  # PCI address for a VF; None for virtual links
     altnames: tuple[str, ...] = ()  # alternative names (udev's path names, ip link property)
     alias: str | None = None  # IFLA_IFALIAS
+    lower_index: int | None = None  # IFLA_LINK in this namespace: the link a VLAN or macvlan sits on
 
 
 def rtnl_codecs() -> tuple:
@@ -85,6 +86,8 @@ class Netlink:
             parent_device=msg.get_attr("IFLA_PARENT_DEV_NAME"),
             altnames=tuple(props.get_attrs("IFLA_ALT_IFNAME")) if props else (),
             alias=msg.get_attr("IFLA_IFALIAS") or None,
+            # A lower link in another namespace (a veth's peer) carries IFLA_LINK_NETNSID.
+            lower_index=None if msg.get_attr("IFLA_LINK_NETNSID") is not None else msg.get_attr("IFLA_LINK"),
         )
 
     def links(self) -> list[Link]:
@@ -96,6 +99,17 @@ class Netlink:
         except NetlinkError as exc:
             raise CNIError(NETLINK_ERROR, "listing links", str(exc)) from None
         return [self._to_link(msg) for msg in replies]
+
+    def stacked_on(self, link: Link) -> list[Link]:
+        """The links of this namespace stacked on `link` (802.1Q VLANs, macvlans, ipvlans)."""
+        return [other for other in self.links() if other.lower_index == link.index and other.index != link.index]
+
+    def delete(self, link: Link) -> None:
+        try:
+            self.sock.request(self._link_msg(link.index), RTM_DELLINK, 0)
+        except NetlinkError as exc:
+            if exc.code != ENODEV:
+                raise CNIError(NETLINK_ERROR, f"deleting {link.name} failed", str(exc)) from None
 
     def get(self, name: str) -> Link | None:
         """The link with this name or altname (the kernel looks up both)."""

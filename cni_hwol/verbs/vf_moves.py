@@ -157,6 +157,17 @@ def _restore_host_vf(host: Netlink, link: Link, state: AttachmentState) -> None:
     give_back_altnames(host, link, state.vf_altnames)
 
 
+def _delete_stacked_links(pod: Netlink, vf: Link) -> None:
+    """Delete what the pod stacked on its VF (802.1Q VLANs, macvlans) before the VF leaves.
+
+    The kernel keeps such links when their lower device only changes namespace:
+    left in the pod, they would still send through a VF given to the next pod.
+    """
+    for upper in pod.stacked_on(vf):
+        log.info("deleting %s, stacked on VF %s in the pod, before the VF goes home", upper.name, vf.name)
+        pod.delete(upper)
+
+
 def _open_pod(netns_path: str) -> int | None:
     if not netns_path:
         return None
@@ -220,6 +231,7 @@ def return_vf(host: Netlink, host_fd: int, sysfs: Sysfs, state: AttachmentState,
             with Netlink(netns_fd) as pod:
                 link = find_vf(pod, state.ifname, state.device_id)
                 if link is not None:
+                    _delete_stacked_links(pod, link)
                     move_vf(pod, link, host, host_fd, state.vf_name)
         finally:
             os.close(netns_fd)

@@ -231,3 +231,16 @@ def test_the_kernel_announces_the_pod_addresses_as_the_vf_comes_up(node):
             garp, na = _announcements(frames)
     assert (garp, na) == (ipv4, ipv6)
     node.cnitool_run("del", pod)
+
+
+def test_del_deletes_what_the_pod_stacked_on_its_vf(node):
+    """A macvlan the pod made on its VF (as 802.1Q VLANs on a trunk port) would stay in the
+    pod, bound to a VF that went home to be given to the next pod: DEL deletes it first."""
+    before = node.snapshot()
+    pod = node.create_pod("stack")
+    vf = node.vf(0, 3)
+    node.cnitool_run("add", pod, vf.pci)
+    node.pod_sh(pod, "ip link add net1.mv link net1 type macvlan mode bridge")
+    node.cnitool_run("del", pod)
+    assert [link["ifname"] for link in json.loads(node.pod_sh(pod, "ip -j link show"))] == ["lo"]
+    assert node.snapshot() == before

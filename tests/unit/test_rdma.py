@@ -67,9 +67,12 @@ def test_set_netns_request_layout():
 def test_return_with_the_pod_netns_gone_has_nothing_to_do(tmp_path, caplog):
     """The kernel returns a destroyed netns' RDMA devices to init_net (rdma_dev_exit_net)."""
     host_fd = os.open("/proc/self/ns/net", os.O_RDONLY)
+    logger = logging.getLogger("cni_hwol.linux.rdma_move")
+    logger.addHandler(caplog.handler)  # the plugin's logging setup, run by earlier tests, stops propagation
     try:
-        with caplog.at_level(logging.INFO):
+        with caplog.at_level(logging.INFO, logger=logger.name):
             return_rdma_devices(["mlx5_3"], "0000:04:00.1", str(tmp_path / "gone"), host_fd)
     finally:
+        logger.removeHandler(caplog.handler)
         os.close(host_fd)
     assert "the kernel returned RDMA device(s) ['mlx5_3'] to init_net" in caplog.text
