@@ -136,3 +136,15 @@ def after_gc(node: SimNode, live: set[str]) -> list[str]:
     found = [f"stale port record {name} left after GC" for name in stale]
     left = [f"OVS port {port} of dead {cid} left after GC" for port, (cid, _) in ports(node).items() if cid not in live]
     return found + left
+
+
+def node_view(node: SimNode) -> dict:
+    """Everything an attachment could leave on the node (SimNode.snapshot), with every bridge's ports."""
+    view = node.snapshot()
+    view["ports"] = {bridge: node.ovs.ports(bridge) for bridge in node.ovs.vsctl("list-br").split()}
+    return view
+
+
+def differences(before: dict, after: dict) -> list[str]:
+    """What changed between two node views, one line per part that differs."""
+    return [f"{part}: {before[part]} -> {after.get(part)}" for part in before if before[part] != after.get(part)]

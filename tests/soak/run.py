@@ -29,9 +29,21 @@ from tests.simnode import SimNode
 from tests.simnode.node import Executor, Pod, VfPair
 from tests.simnode.nsexec import _enter, ip
 from tests.soak import invariants
+from tests.soak.controller import OvnController
 
 UPLINK_BRIDGES = {0: "br-int", 1: "br-ex"}  # PF -> the bridge holding its uplink ("bridge": "auto")
 DEL_RETRIES = 20  # DEL's code 11 (VF in no namespace) is retried, as a runtime does
+WAITED_FOR = {"ovn-installed": "true"}  # the key the soak's ovn-controller sets (waitForExternalIDs)
+# Settings through the PF (spoofchk, trust, link_state) or the VF's devlink port (rates): the
+# simulated PF is a veth without VF operations and the node has no devlink, so each is code 103.
+PF_SIDE_KEYS = {
+    "spoofchk": lambda rng: rng.choice(["on", "off"]),
+    "trust": lambda rng: rng.choice(["on", "off"]),
+    "link_state": lambda rng: rng.choice(["auto", "enable", "disable"]),
+    "min_tx_rate": lambda rng: rng.randint(0, 1000),
+    "max_tx_rate": lambda rng: rng.randint(1000, 10000),
+    "runtimeConfig.bandwidth": lambda rng: {"egressRate": rng.randint(1, 10) * 100_000_000},
+}
 
 
 @dataclass
@@ -54,6 +66,7 @@ class Soak:
     violations: list[dict] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)  # each step's action, to replay a violation by hand
     standing: set[str] = field(default_factory=set)  # broken invariants seen at the last check
+    configurations: Counter = field(default_factory=Counter)  # the keys of each ADD that succeeded
     step: int = 0
     pods_made: int = 0
     executor_restarts: int = 0
@@ -63,7 +76,7 @@ class Soak:
         return self.node.netconf(cni_version="1.1.0")
 
     def random_conf(self, vf: VfPair) -> dict:
-        """A configuration of main's features, picked at random."""
+        """A configuration of main's features, picked at random (each ADD of it succeeds)."""
         conf = self.base_conf()
         rng = self.rng
         if rng.random() < 0.3:
@@ -78,8 +91,30 @@ class Soak:
         if rng.random() < 0.4:
             conf["mtu"] = rng.choice([1400, 4000, 9000])
         if rng.random() < 0.4:
-            conf["runtimeConfig"] = {"mac": "02:5a:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(4))}
+            conf["runtimeConfig"] = {"mac": random_mac(rng)}
+        if rng.random() < 0.25:
+            cni: dict = {"ovnPort": f"default_soak-vf{self.node.vfs.index(vf)}", "externalIDs": {"soak": "yes"}}
+            if rng.random() < 0.5:
+                cni["mac"] = random_mac(rng)
+            conf["args"] = {"cni": cni}
+        if rng.random() < 0.2:
+            # ovs-cni's keys: at least 3 s (the default) for vswitchd to number the port, on a loaded node.
+            conf["link_state_check_retries"] = rng.randint(10, 30)
+            conf["link_state_check_interval"] = rng.randint(300, 600)
+        if rng.random() < 0.2:
+            # The soak's ovn-controller sets the key 0-0.8 s after the port appears (self.add).
+            conf["waitForExternalIDs"] = dict(WAITED_FOR)
+            conf["waitTimeoutMs"] = 30000
         return conf
+
+    def count_configuration(self, conf: dict) -> None:
+        """Which of the configurations an ADD that succeeded had (the short run asserts each occurred)."""
+        keys = [k for k in ("vlan", "trunk", "ofport_request", "mtu", "waitForExternalIDs") if k in conf]
+        keys += ["bridge auto"] if conf.get("bridge") == "auto" else []
+        keys += ["runtimeConfig.mac"] if "mac" in conf.get("runtimeConfig", {}) else []
+        keys += [f"args.cni.{k}" for k in conf.get("args", {}).get("cni", {})]
+        keys += ["link_state_check_*"] if "link_state_check_retries" in conf else []
+        self.configurations.update(keys)
 
     def free_vfs(self) -> list[VfPair]:
         held = {a.vf.pci for a in self.live.values()}
@@ -114,8 +149,20 @@ class Soak:
         proc.stdin.close()
         return proc
 
-    def add(self, conf: dict, pod: Pod, vf: VfPair) -> tuple[int, dict | None, str]:
-        return self.verb("ADD", {**conf, "deviceID": vf.pci}, pod)
+    def add(self, conf: dict, pod: Pod, vf: VfPair, **env: str) -> tuple[int, dict | None, str]:
+        """ADD, with ovn-controller playing along when the configuration waits for it."""
+        with self.controller(conf, pod, vf):
+            return self.verb("ADD", {**conf, "deviceID": vf.pci}, pod, **env)
+
+    @contextlib.contextmanager
+    def controller(self, conf: dict, pod: Pod, vf: VfPair):
+        """While ADD runs: ovn-controller setting the awaited key on each new Interface of this
+        attachment 0-0.8 s after it appears; nothing when the configuration does not wait."""
+        if "waitForExternalIDs" not in conf:
+            yield
+            return
+        with OvnController(self.node.ovs, vf.rep_name, pod.container_id, WAITED_FOR, self.rng.uniform(0, 0.8)):
+            yield
 
     def runtime_del(self, conf: dict, pod: Pod, why: str) -> None:
         """DEL until it succeeds, as a runtime does (code 11 means: again later); then the pod is gone."""
@@ -150,9 +197,50 @@ class Soak:
         self.ops[f"ADD:{body.get('code') if status else 0}"] += 1
         if status == 0:
             self.live[pod.container_id] = Attachment(pod, vf, conf, body)
+            self.count_configuration(conf)
         else:
             self.violate(f"ADD {vf.pci} {json.dumps(conf)} failed: {body} {stderr[-300:]}")
             self.runtime_del(conf, pod, "a failed ADD")
+
+    def op_add_pf_side_keys(self) -> None:
+        """ADD asking for settings through the PF or the VF's devlink port: code 103, nothing left behind."""
+        free = self.free_vfs()
+        if not free:
+            return self.op_del()
+        vf, pod = self.rng.choice(free), self.new_pod()
+        conf = self.random_conf(vf)
+        for key in self.rng.sample(sorted(PF_SIDE_KEYS), self.rng.randint(1, 3)):
+            if key == "runtimeConfig.bandwidth":
+                conf["runtimeConfig"] = {**conf.get("runtimeConfig", {}), "bandwidth": PF_SIDE_KEYS[key](self.rng)}
+            else:
+                conf[key] = PF_SIDE_KEYS[key](self.rng)
+        self.failing_add(conf, pod, vf, "ADD with PF-side keys", errors.NETLINK_ERROR)
+
+    def op_add_never_ready(self) -> None:
+        """ADD waiting for a key no controller ever sets: code 11 once waitTimeoutMs is over, all undone."""
+        free = self.free_vfs()
+        if not free:
+            return self.op_del()
+        vf, pod = self.rng.choice(free), self.new_pod()
+        conf = {**self.random_conf(vf), "waitForExternalIDs": dict(WAITED_FOR)}
+        conf["waitTimeoutMs"] = self.rng.randint(100, 600)
+        self.failing_add(conf, pod, vf, "ADD waiting for a controller that never comes", errors.TRY_AGAIN_LATER)
+
+    def failing_add(self, conf: dict, pod: Pod, vf: VfPair, what: str, code: int) -> None:
+        """An ADD that must fail with `code` and leave the whole node as it was; then the runtime's DEL."""
+        before = invariants.node_view(self.node)
+        status, body, stderr = self.verb("ADD", {**conf, "deviceID": vf.pci}, pod)
+        self.ops[f"{what}:{body.get('code') if status else 0}"] += 1
+        if status == 0 or body.get("code") != code:
+            self.violate(f"{what} {vf.pci} {json.dumps(conf)} answered {status} {body} {stderr[-300:]}")
+            if status == 0:
+                self.live[pod.container_id] = Attachment(pod, vf, conf, body)
+                return self.runtime_del(conf, pod, what)
+        for change in invariants.differences(before, invariants.node_view(self.node)):
+            self.violate(f"{what} {vf.pci} failed but left {change}")
+        if self.node.pod_link(pod) is not None:
+            self.violate(f"{what} {vf.pci} failed but left net1 in pod {pod.container_id}")
+        self.runtime_del(conf, pod, what)
 
     def pick(self) -> Attachment | None:
         return self.live[self.rng.choice(sorted(self.live))] if self.live else None
@@ -203,11 +291,12 @@ class Soak:
             return self.op_del()
         vf, pod = self.rng.choice(free), self.new_pod()
         conf = self.random_conf(vf)
-        adding = self.spawn("ADD", {**conf, "deviceID": vf.pci}, pod)
-        time.sleep(self.rng.uniform(0, 0.3))
-        deleting = self.spawn("DEL", conf, pod)
-        deleting.wait()
-        adding.wait()
+        with self.controller(conf, pod, vf):
+            adding = self.spawn("ADD", {**conf, "deviceID": vf.pci}, pod)
+            time.sleep(self.rng.uniform(0, 0.3))
+            deleting = self.spawn("DEL", conf, pod)
+            deleting.wait()
+            adding.wait()
         self.node.sync_sysfs()
         self.ops[f"DEL racing ADD:add {adding.returncode} del {deleting.returncode}"] += 1
         self.runtime_del(conf, pod, "DEL racing ADD")  # the runtime gave the pod up: it DELs once more
@@ -221,7 +310,7 @@ class Soak:
         self.faults[f"plugin killed at {step}"] += 1
         vf, pod = self.rng.choice(free), self.new_pod()
         conf = self.random_conf(vf)
-        self.verb("ADD", {**conf, "deviceID": vf.pci}, pod, **{ENV: step})
+        self.add(conf, pod, vf, **{ENV: step})
         self.runtime_del(conf, pod, f"a kill at {step}")
 
     def fault_kill_at_random(self) -> None:
@@ -234,12 +323,13 @@ class Soak:
             vf, pod = self.rng.choice(free), self.new_pod()
             conf, command = {**self.random_conf(vf), "deviceID": vf.pci}, "ADD"
         else:
-            pod, conf, command = a.pod, a.conf, "DEL"
+            pod, conf, command, vf = a.pod, a.conf, "DEL", a.vf
         self.faults[f"plugin killed during {command}"] += 1
-        proc = self.spawn(command, conf, pod)
-        time.sleep(self.rng.uniform(0, 0.5))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        with self.controller(conf if command == "ADD" else {}, pod, vf):
+            proc = self.spawn(command, conf, pod)
+            time.sleep(self.rng.uniform(0, 0.5))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
         self.node.sync_sysfs()
         self.runtime_del(conf, pod, f"a kill during {command}")
 
@@ -262,11 +352,11 @@ class Soak:
         self.faults["ovsdb-server restarted (same database)"] += 1
         self.node.ovs.stop_database()
         a = self.pick()
-        if a is not None and self.rng.random() < 0.6:
+        if a is not None and self.rng.random() < 0.7:
             self.ops["DEL while OVSDB is down"] += 1
             self.runtime_del(a.conf, a.pod, "DEL while OVSDB is down")  # finishes, records a stale port
         free = self.free_vfs()
-        if free and self.rng.random() < 0.5:
+        if free:
             pod, vf = self.new_pod(), self.rng.choice(free)
             status, body, _ = self.add(self.base_conf(), pod, vf)
             self.ops[f"ADD while OVSDB is down:{body.get('code') if status else 0}"] += 1
@@ -329,6 +419,8 @@ class Soak:
     def choices(self) -> list[tuple[object, int]]:
         return [
             (self.op_add, 24),
+            (self.op_add_pf_side_keys, 3),
+            (self.op_add_never_ready, 3),
             (self.op_del, 16),
             (self.op_check, 14),
             (self.op_gc, 6),
@@ -369,6 +461,10 @@ class Soak:
         self.standing = found
 
 
+def random_mac(rng: random.Random) -> str:
+    return "02:5a:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(4))
+
+
 def wait_for_vswitchd(node: SimNode) -> None:
     """Until ovs-vswitchd is connected to OVSDB again (ovs-vsctl waits for it to apply a change).
 
@@ -403,6 +499,7 @@ def soak(steps: int, seed: int, results: Path) -> dict:
         "seconds": round(time.monotonic() - started, 1),
         "operations": dict(sorted(s.ops.items())),
         "faults": dict(sorted(s.faults.items())),
+        "configurations": dict(sorted(s.configurations.items())),
         "violations": s.violations,
         "trace": s.trace,
     }
