@@ -146,5 +146,14 @@ def node_view(node: SimNode) -> dict:
 
 
 def differences(before: dict, after: dict) -> list[str]:
-    """What changed between two node views, one line per part that differs."""
+    """What changed between two node views, one line per part that differs. Stale ports that earlier
+    DELs recorded (OVSDB down) are left out: any ADD reaching OVSDB settles them, and keeps that."""
+    stale = {Path(p).stem for p in before["state"] if p.startswith("stale-ports/")}
+
+    def settled(view: dict) -> dict:
+        state = [p for p in view["state"] if not p.startswith("stale-ports/")]
+        ports = {bridge: [p for p in names if p not in stale] for bridge, names in view["ports"].items()}
+        return {**view, "state": state, "ports": ports}
+
+    before, after = settled(before), settled(after)
     return [f"{part}: {before[part]} -> {after.get(part)}" for part in before if before[part] != after.get(part)]
