@@ -49,3 +49,4 @@ def test_a_short_soak_breaks_no_invariant(tmp_path):
     missing += [kind for kind in FAULTS if not occurred(kind, report["faults"])]
     missing += [kind for kind in CONFIGURATIONS if not occurred(kind, report["configurations"])]
     assert not missing, (missing, report["operations"], report["faults"], report["configurations"])
+    assert report["implicit MAC warnings"] >= report["operations"]["ADD:0"]
