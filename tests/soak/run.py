@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,6 +71,7 @@ class Soak:
     step: int = 0
     pods_made: int = 0
     executor_restarts: int = 0
+    progress: Callable[[], object] = lambda: None  # after each step (the partial results file)
 
     # -- the runtime's side ---------------------------------------------------------
     def base_conf(self) -> dict:
@@ -443,6 +445,7 @@ class Soak:
             self.trace.append(f"{self.step} {action.__name__}")
             action()
             self.check(homes)
+            self.progress()
             if len(self.violations) > 50:
                 print("more than 50 violations: stopping", flush=True)
                 return
@@ -482,32 +485,48 @@ def make_bridges(node: SimNode) -> None:
         node.ovs.vsctl("add-port", bridge, f"enp3s0f{pf}np{pf}")
 
 
+PROGRESS_EVERY = 100  # steps between the partial results files a long run writes
+
+
 def soak(steps: int, seed: int, results: Path) -> dict:
+    """Run the soak; the results file is written every PROGRESS_EVERY steps too ("steps done"), so a
+    long run stopped early (SIGTERM, SIGINT) still says how far it got."""
     started = time.monotonic()
     node = SimNode(pfs=2, vfs_per_pf=8)
     node.executor = Executor(node.workdir)
+    s = Soak(node, random.Random(seed))
+
+    def report(done: int, finished: bool = False) -> dict:
+        log = node.log_file.read_text() if node.log_file.exists() else ""
+        body = {
+            "seed": seed,
+            "steps": steps,
+            "steps done": done,
+            "finished": finished,
+            "vfs": len(node.vfs),
+            "seconds": round(time.monotonic() - started, 1),
+            "operations": dict(sorted(s.ops.items())),
+            "faults": dict(sorted(s.faults.items())),
+            "configurations": dict(sorted(s.configurations.items())),
+            # The implicit MAC through the veth PF (no VF operations): warned about, and ADD went on.
+            "implicit MAC warnings": log.count("keeps its administrative MAC"),
+            "violations": s.violations,
+            "trace": s.trace,
+        }
+        results.write_text(json.dumps(body, indent=1) + "\n")
+        return body
+
+    s.progress = lambda: report(s.step) if s.step % PROGRESS_EVERY == 0 else None
+    finished = False
     with contextlib.ExitStack() as cleanup:
         node.start()
         cleanup.callback(node._tear_down)  # not close(): verbs ran outside the killed executor on purpose
+        cleanup.callback(lambda: finished or report(max(s.step - 1, 0)))  # stopped early: how far it got
         make_bridges(node)
-        s = Soak(node, random.Random(seed))
         s.run(steps, invariants.homes(node))
-        # The implicit MAC through the veth PF (no VF operations): warned about, and ADD went on.
-        mac_warnings = node.log_file.read_text().count("keeps its administrative MAC") if node.log_file.exists() else 0
-    report = {
-        "seed": seed,
-        "steps": steps,
-        "vfs": len(node.vfs),
-        "seconds": round(time.monotonic() - started, 1),
-        "operations": dict(sorted(s.ops.items())),
-        "faults": dict(sorted(s.faults.items())),
-        "configurations": dict(sorted(s.configurations.items())),
-        "implicit MAC warnings": mac_warnings,
-        "violations": s.violations,
-        "trace": s.trace,
-    }
-    results.write_text(json.dumps(report, indent=1) + "\n")
-    return report
+        body = report(steps, finished=True)
+        finished = True
+    return body
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -516,6 +535,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--results", type=Path, default=None, help="JSON results (default: a file under /tmp)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # tears the node down, writes how far it got
     results = args.results or Path(tempfile.gettempdir()) / f"cni-hwol-soak-{args.seed}-{args.steps}.json"
     report = soak(args.steps, args.seed, results)
     print(json.dumps({k: v for k, v in report.items() if k not in ("violations", "trace")}, indent=1))
