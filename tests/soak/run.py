@@ -200,9 +200,24 @@ class Soak:
         if status == 0:
             self.live[pod.container_id] = Attachment(pod, vf, conf, body)
             self.count_configuration(conf)
+            self.check_interface(self.live[pod.container_id])
         else:
             self.violate(f"ADD {vf.pci} {json.dumps(conf)} failed: {body} {stderr[-300:]}")
             self.runtime_del(conf, pod, "a failed ADD")
+
+    def check_interface(self, a: Attachment) -> None:
+        """Right after ADD answered 0: the Interface has the keys ADD waited for (set by the soak's
+        ovn-controller), and with args.cni's ovnPort OVN's port identity and the pod's external_ids."""
+        wanted = dict(a.conf.get("waitForExternalIDs", {}))
+        cni = a.conf.get("args", {}).get("cni", {})
+        if "ovnPort" in cni:
+            wanted.update({"iface-id": cni["ovnPort"], "sandbox": a.pod.container_id, **cni.get("externalIDs", {})})
+        if not wanted:
+            return
+        ids = self.node.ovs.column("Interface", a.vf.rep_name, "external_ids")
+        wrong = {key: ids.get(key) for key, value in wanted.items() if ids.get(key) != value}
+        if wrong:
+            self.violate(f"ADD of {a.pod.container_id} answered 0, its Interface has {wrong}, wanted {wanted}")
 
     def op_add_pf_side_keys(self) -> None:
         """ADD asking for settings through the PF or the VF's devlink port: code 103, nothing left behind."""
@@ -283,6 +298,7 @@ class Soak:
         self.ops[f"duplicate ADD:{body.get('code') if status else 0}"] += 1
         if status == 0:
             a.result, a.port_ok, a.rep_up = body, True, True  # ADD again made it whole
+            self.check_interface(a)
         else:
             self.violate(f"duplicate ADD of {a.pod.container_id} failed: {body} {stderr[-300:]}")
             self.runtime_del(a.conf, a.pod, "a failed duplicate ADD")
