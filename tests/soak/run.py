@@ -122,6 +122,14 @@ class Soak:
         held = {a.vf.pci for a in self.live.values()}
         return [vf for vf in self.node.vfs if vf.pci not in held]
 
+    def fresh_attachment(self) -> tuple[VfPair, Pod, dict] | None:
+        """A free VF, a new pod and a random configuration for them; None when every VF is taken."""
+        free = self.free_vfs()
+        if not free:
+            return None
+        vf, pod = self.rng.choice(free), self.new_pod()
+        return vf, pod, self.random_conf(vf)
+
     def new_pod(self) -> Pod:
         self.pods_made += 1
         return self.node.create_pod(f"s{self.pods_made}")
@@ -190,11 +198,9 @@ class Soak:
 
     # -- pod events -----------------------------------------------------------------
     def op_add(self) -> None:
-        free = self.free_vfs()
-        if not free:
+        if (fresh := self.fresh_attachment()) is None:
             return self.op_del()
-        vf, pod = self.rng.choice(free), self.new_pod()
-        conf = self.random_conf(vf)
+        vf, pod, conf = fresh
         status, body, stderr = self.add(conf, pod, vf)
         self.ops[f"ADD:{body.get('code') if status else 0}"] += 1
         if status == 0:
@@ -221,11 +227,9 @@ class Soak:
 
     def op_add_pf_side_keys(self) -> None:
         """ADD asking for settings through the PF or the VF's devlink port: code 103, nothing left behind."""
-        free = self.free_vfs()
-        if not free:
+        if (fresh := self.fresh_attachment()) is None:
             return self.op_del()
-        vf, pod = self.rng.choice(free), self.new_pod()
-        conf = self.random_conf(vf)
+        vf, pod, conf = fresh
         for key in self.rng.sample(sorted(PF_SIDE_KEYS), self.rng.randint(1, 3)):
             if key == "runtimeConfig.bandwidth":
                 conf["runtimeConfig"] = {**conf.get("runtimeConfig", {}), "bandwidth": PF_SIDE_KEYS[key](self.rng)}
@@ -235,11 +239,10 @@ class Soak:
 
     def op_add_never_ready(self) -> None:
         """ADD waiting for a key no controller ever sets: code 11 once waitTimeoutMs is over, all undone."""
-        free = self.free_vfs()
-        if not free:
+        if (fresh := self.fresh_attachment()) is None:
             return self.op_del()
-        vf, pod = self.rng.choice(free), self.new_pod()
-        conf = {**self.random_conf(vf), "waitForExternalIDs": dict(WAITED_FOR)}
+        vf, pod, conf = fresh
+        conf["waitForExternalIDs"] = dict(WAITED_FOR)
         conf["waitTimeoutMs"] = self.rng.randint(100, 600)
         self.failing_add(conf, pod, vf, "ADD waiting for a controller that never comes", errors.TRY_AGAIN_LATER)
 
