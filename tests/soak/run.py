@@ -35,12 +35,14 @@ from tests.soak.controller import OvnController
 UPLINK_BRIDGES = {0: "br-int", 1: "br-ex"}  # PF -> the bridge holding its uplink ("bridge": "auto")
 DEL_RETRIES = 20  # DEL's code 11 (VF in no namespace) is retried, as a runtime does
 WAITED_FOR = {"ovn-installed": "true"}  # the key the soak's ovn-controller sets (waitForExternalIDs)
-# Settings through the PF (spoofchk, trust, link_state) or the VF's devlink port (rates): the
-# simulated PF is a veth without VF operations and the node has no devlink, so each is code 103.
-PF_SIDE_KEYS = {
+# Settings through the PF netdev, and rates on the VF's devlink port: the simulated PF is a veth
+# without VF operations and the node has no devlink, so asking for any of them is code 103.
+PF_KEYS = {
     "spoofchk": lambda rng: rng.choice(["on", "off"]),
     "trust": lambda rng: rng.choice(["on", "off"]),
     "link_state": lambda rng: rng.choice(["auto", "enable", "disable"]),
+}
+RATE_KEYS = {
     "min_tx_rate": lambda rng: rng.randint(0, 1000),
     "max_tx_rate": lambda rng: rng.randint(1000, 10000),
     "runtimeConfig.bandwidth": lambda rng: {"egressRate": rng.randint(1, 10) * 100_000_000},
@@ -225,17 +227,24 @@ class Soak:
         if wrong:
             self.violate(f"ADD of {a.pod.container_id} answered 0, its Interface has {wrong}, wanted {wanted}")
 
-    def op_add_pf_side_keys(self) -> None:
-        """ADD asking for settings through the PF or the VF's devlink port: code 103, nothing left behind."""
+    def op_add_pf_keys(self) -> None:
+        """ADD asking for spoofchk, trust or link_state through the PF: code 103, nothing left behind."""
+        self.add_pf_side(PF_KEYS, "ADD with keys through the PF")
+
+    def op_add_rate_keys(self) -> None:
+        """ADD asking for rates on the VF's devlink port: code 103, nothing left behind."""
+        self.add_pf_side(RATE_KEYS, "ADD with devlink rates")
+
+    def add_pf_side(self, keys: dict, what: str) -> None:
         if (fresh := self.fresh_attachment()) is None:
             return self.op_del()
         vf, pod, conf = fresh
-        for key in self.rng.sample(sorted(PF_SIDE_KEYS), self.rng.randint(1, 3)):
+        for key in self.rng.sample(sorted(keys), self.rng.randint(1, len(keys))):
             if key == "runtimeConfig.bandwidth":
-                conf["runtimeConfig"] = {**conf.get("runtimeConfig", {}), "bandwidth": PF_SIDE_KEYS[key](self.rng)}
+                conf["runtimeConfig"] = {**conf.get("runtimeConfig", {}), "bandwidth": keys[key](self.rng)}
             else:
-                conf[key] = PF_SIDE_KEYS[key](self.rng)
-        self.failing_add(conf, pod, vf, "ADD with PF-side keys", errors.NETLINK_ERROR)
+                conf[key] = keys[key](self.rng)
+        self.failing_add(conf, pod, vf, what, errors.NETLINK_ERROR)
 
     def op_add_never_ready(self) -> None:
         """ADD waiting for a key no controller ever sets: code 11 once waitTimeoutMs is over, all undone."""
@@ -440,7 +449,8 @@ class Soak:
     def choices(self) -> list[tuple[object, int]]:
         return [
             (self.op_add, 24),
-            (self.op_add_pf_side_keys, 3),
+            (self.op_add_pf_keys, 2),
+            (self.op_add_rate_keys, 2),
             (self.op_add_never_ready, 3),
             (self.op_del, 16),
             (self.op_check, 14),

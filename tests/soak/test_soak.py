@@ -22,7 +22,8 @@ OPERATIONS = (
     "DEL while OVSDB is down",
     "ADD while OVSDB is down:11",
     "ADD without bridges",
-    "ADD with PF-side keys:103",
+    "ADD with keys through the PF:103",
+    "ADD with devlink rates:103",
     "ADD waiting for a controller that never comes:11",
 )
 FAULTS = ("killed at", "killed during ADD", "killed during DEL", "executor", "same database", "fresh database")
