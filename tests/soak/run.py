@@ -1,11 +1,13 @@
 """The chaos soak: `sudo python3 -m tests.soak.run --steps N --seed S [--results FILE]`.
 
 A seeded random run on a simulated node of 16 VFs (2 PFs): pod events (ADD, DEL, CHECK, GC,
-duplicate ADD, DEL racing ADD on one container) and faults (the plugin SIGKILLed at a crash point or
-a random moment, the executor killed and restarted, ovsdb-server restarted on the same database or
-a fresh one, ovs-vswitchd restarted, the pod's netns destroyed before DEL, the representor set down),
-each followed by what a runtime does next. After every step the invariants (invariants.py) are
-checked. The same seed gives the same sequence of steps (the timing of the kills is the machine's).
+duplicate ADD, DEL racing ADD on one container; ADD asking for what the simulated PF cannot do, and
+ADD waiting for a key the soak's ovn-controller never sets, both failing with nothing left) and
+faults (the plugin SIGKILLed at a crash point or a random moment, the executor killed and restarted,
+ovsdb-server restarted on the same database or a fresh one, ovs-vswitchd restarted, the pod's netns
+destroyed before DEL, the representor set down), each followed by what a runtime does next. After
+every step the invariants (invariants.py) are checked. The same seed gives the same sequence of
+steps (the timing of the kills is the machine's).
 """
 
 from __future__ import annotations
