@@ -173,6 +173,10 @@ def attach_port(
             raise BridgeMissing(bridge) from None
         if exc.op_index is not None and exc.op_index <= len(ofport_free) and options.ofport_request is not None:
             holders = ofport_holders(client, bridge, options.ofport_request)
+            if holders.on_bridge == (name,):
+                # Only an Interface named like ours has the number: a port left for this
+                # representor (the name is taken too), which the caller may replace.
+                raise PortNameTaken(name) from None
             if holders.on_bridge or ofport_elsewhere is not None:
                 raise OfportTaken(options.ofport_request, list(holders.on_bridge)) from None
             # Only other bridges have the number: again, expecting exactly those.

@@ -98,6 +98,33 @@ def without(snapshot: dict, *keys: str) -> dict:
     return kept
 
 
+def test_add_with_ofport_request_replaces_its_representors_stale_port_holding_that_number(node):
+    # Found by the chaos soak: the stale port of this representor (DEL ran while OVSDB was down,
+    # another ADD marked it) still had the number, and ADD answered 101 "taken by" its own name.
+    before = node.snapshot()
+    conf = node.netconf(ofport_request=9)
+    pod, vf = node.create_pod("p"), node.vf(0, 2)
+    assert add(node, conf, pod, vf)[0] == 0
+    node.ovs.stop_database()
+    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+    node.ovs.start_database()
+    node.ovs.vsctl("init")  # waits for ovs-vswitchd to reconnect
+    other_pod, other = node.create_pod("q"), node.vf(1, 2)
+    assert add(node, node.netconf(), other_pod, other)[0] == 0  # marks the stale port, drops its record
+    ids = node.ovs.column("Port", vf.rep_name, "external_ids")
+    assert ids[STALE_KEY] and ids[CONTAINER_ID_KEY] == pod.container_id
+    assert node.ovs.column("Interface", vf.rep_name, "ofport") == 9
+
+    again = node.create_pod("r")
+    status, body, stderr = add(node, conf, again, vf)
+    assert status == 0, (body, stderr)
+    assert node.ovs.column("Port", vf.rep_name, "external_ids")[CONTAINER_ID_KEY] == again.container_id
+    assert node.ovs.column("Interface", vf.rep_name, "ofport") == 9
+    delete(node, conf, again)
+    delete(node, node.netconf(), other_pod)
+    assert node.snapshot() == before
+
+
 @pytest.mark.parametrize("recovery", ["add-same-vf", "add-other-vf", "gc"])
 def test_ovsdb_down_during_del_finishes_del_and_leaves_the_port_stale(node, recovery):
     before = node.snapshot()

@@ -136,3 +136,28 @@ def after_gc(node: SimNode, live: set[str]) -> list[str]:
     found = [f"stale port record {name} left after GC" for name in stale]
     left = [f"OVS port {port} of dead {cid} left after GC" for port, (cid, _) in ports(node).items() if cid not in live]
     return found + left
+
+
+def node_view(node: SimNode) -> dict:
+    """Everything an attachment could leave on the node (SimNode.snapshot), with every bridge's ports
+    and the names of cni-hwol's ports marked stale."""
+    view = node.snapshot()
+    view["ports"] = {bridge: node.ovs.ports(bridge) for bridge in node.ovs.vsctl("list-br").split()}
+    view["marked stale"] = sorted(name for name, (_, marked) in ports(node).items() if marked)
+    return view
+
+
+def differences(before: dict, after: dict) -> list[str]:
+    """What changed between two node views, one line per part that differs. Left out: stale ports
+    (recorded by a DEL while OVSDB was down, or marked), which any ADD reaching OVSDB may settle and
+    its own ADD replaces, and the bridges' MTU, which OVS sets from their ports'."""
+    stale = {Path(p).stem for p in before["state"] if p.startswith("stale-ports/")} | set(before["marked stale"])
+
+    def settled(view: dict) -> dict:
+        state = [p for p in view["state"] if not p.startswith("stale-ports/")]
+        ports = {bridge: [p for p in names if p not in stale] for bridge, names in view["ports"].items()}
+        links = [(name, None if name in view["ports"] else mtu, *rest) for name, mtu, *rest in view["links"]]
+        return {**view, "state": state, "ports": ports, "links": links, "marked stale": []}
+
+    before, after = settled(before), settled(after)
+    return [f"{part}: {before[part]} -> {after.get(part)}" for part in before if before[part] != after.get(part)]

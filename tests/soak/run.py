@@ -1,11 +1,13 @@
 """The chaos soak: `sudo python3 -m tests.soak.run --steps N --seed S [--results FILE]`.
 
 A seeded random run on a simulated node of 16 VFs (2 PFs): pod events (ADD, DEL, CHECK, GC,
-duplicate ADD, DEL racing ADD on one container) and faults (the plugin SIGKILLed at a crash point or
-a random moment, the executor killed and restarted, ovsdb-server restarted on the same database or
-a fresh one, ovs-vswitchd restarted, the pod's netns destroyed before DEL, the representor set down),
-each followed by what a runtime does next. After every step the invariants (invariants.py) are
-checked. The same seed gives the same sequence of steps (the timing of the kills is the machine's).
+duplicate ADD, DEL racing ADD on one container; ADD asking for what the simulated PF cannot do, and
+ADD waiting for a key the soak's ovn-controller never sets, both failing with nothing left) and
+faults (the plugin SIGKILLed at a crash point or a random moment, the executor killed and restarted,
+ovsdb-server restarted on the same database or a fresh one, ovs-vswitchd restarted, the pod's netns
+destroyed before DEL, the representor set down), each followed by what a runtime does next. After
+every step the invariants (invariants.py) are checked. The same seed gives the same sequence of
+steps (the timing of the kills is the machine's).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,9 +32,23 @@ from tests.simnode import SimNode
 from tests.simnode.node import Executor, Pod, VfPair
 from tests.simnode.nsexec import _enter, ip
 from tests.soak import invariants
+from tests.soak.controller import OvnController
 
 UPLINK_BRIDGES = {0: "br-int", 1: "br-ex"}  # PF -> the bridge holding its uplink ("bridge": "auto")
 DEL_RETRIES = 20  # DEL's code 11 (VF in no namespace) is retried, as a runtime does
+WAITED_FOR = {"ovn-installed": "true"}  # the key the soak's ovn-controller sets (waitForExternalIDs)
+# Settings through the PF netdev, and rates on the VF's devlink port: the simulated PF is a veth
+# without VF operations and the node has no devlink, so asking for any of them is code 103.
+PF_KEYS = {
+    "spoofchk": lambda rng: rng.choice(["on", "off"]),
+    "trust": lambda rng: rng.choice(["on", "off"]),
+    "link_state": lambda rng: rng.choice(["auto", "enable", "disable"]),
+}
+RATE_KEYS = {
+    "min_tx_rate": lambda rng: rng.randint(0, 1000),
+    "max_tx_rate": lambda rng: rng.randint(1000, 10000),
+    "runtimeConfig.bandwidth": lambda rng: {"egressRate": rng.randint(1, 10) * 100_000_000},
+}
 
 
 @dataclass
@@ -54,16 +71,18 @@ class Soak:
     violations: list[dict] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)  # each step's action, to replay a violation by hand
     standing: set[str] = field(default_factory=set)  # broken invariants seen at the last check
+    configurations: Counter = field(default_factory=Counter)  # the keys of each ADD that succeeded
     step: int = 0
     pods_made: int = 0
     executor_restarts: int = 0
+    progress: Callable[[], object] = lambda: None  # after each step (the partial results file)
 
     # -- the runtime's side ---------------------------------------------------------
     def base_conf(self) -> dict:
         return self.node.netconf(cni_version="1.1.0")
 
     def random_conf(self, vf: VfPair) -> dict:
-        """A configuration of main's features, picked at random."""
+        """A configuration of main's features, picked at random (each ADD of it succeeds)."""
         conf = self.base_conf()
         rng = self.rng
         if rng.random() < 0.3:
@@ -78,12 +97,42 @@ class Soak:
         if rng.random() < 0.4:
             conf["mtu"] = rng.choice([1400, 4000, 9000])
         if rng.random() < 0.4:
-            conf["runtimeConfig"] = {"mac": "02:5a:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(4))}
+            conf["runtimeConfig"] = {"mac": random_mac(rng)}
+        if rng.random() < 0.25:
+            cni: dict = {"ovnPort": f"default_soak-vf{self.node.vfs.index(vf)}", "externalIDs": {"soak": "yes"}}
+            if rng.random() < 0.5:
+                cni["mac"] = random_mac(rng)
+            conf["args"] = {"cni": cni}
+        if rng.random() < 0.2:
+            # ovs-cni's keys: at least 3 s (the default) for vswitchd to number the port, on a loaded node.
+            conf["link_state_check_retries"] = rng.randint(10, 30)
+            conf["link_state_check_interval"] = rng.randint(300, 600)
+        if rng.random() < 0.2:
+            # The soak's ovn-controller sets the key 0-0.8 s after the port appears (self.add).
+            conf["waitForExternalIDs"] = dict(WAITED_FOR)
+            conf["waitTimeoutMs"] = 30000
         return conf
+
+    def count_configuration(self, conf: dict) -> None:
+        """Which of the configurations an ADD that succeeded had (the short run asserts each occurred)."""
+        keys = [k for k in ("vlan", "trunk", "ofport_request", "mtu", "waitForExternalIDs") if k in conf]
+        keys += ["bridge auto"] if conf.get("bridge") == "auto" else []
+        keys += ["runtimeConfig.mac"] if "mac" in conf.get("runtimeConfig", {}) else []
+        keys += [f"args.cni.{k}" for k in conf.get("args", {}).get("cni", {})]
+        keys += ["link_state_check_*"] if "link_state_check_retries" in conf else []
+        self.configurations.update(keys)
 
     def free_vfs(self) -> list[VfPair]:
         held = {a.vf.pci for a in self.live.values()}
         return [vf for vf in self.node.vfs if vf.pci not in held]
+
+    def fresh_attachment(self) -> tuple[VfPair, Pod, dict] | None:
+        """A free VF, a new pod and a random configuration for them; None when every VF is taken."""
+        free = self.free_vfs()
+        if not free:
+            return None
+        vf, pod = self.rng.choice(free), self.new_pod()
+        return vf, pod, self.random_conf(vf)
 
     def new_pod(self) -> Pod:
         self.pods_made += 1
@@ -114,8 +163,20 @@ class Soak:
         proc.stdin.close()
         return proc
 
-    def add(self, conf: dict, pod: Pod, vf: VfPair) -> tuple[int, dict | None, str]:
-        return self.verb("ADD", {**conf, "deviceID": vf.pci}, pod)
+    def add(self, conf: dict, pod: Pod, vf: VfPair, **env: str) -> tuple[int, dict | None, str]:
+        """ADD, with ovn-controller playing along when the configuration waits for it."""
+        with self.controller(conf, pod, vf):
+            return self.verb("ADD", {**conf, "deviceID": vf.pci}, pod, **env)
+
+    @contextlib.contextmanager
+    def controller(self, conf: dict, pod: Pod, vf: VfPair):
+        """While ADD runs: ovn-controller setting the awaited key on each new Interface of this
+        attachment 0-0.8 s after it appears; nothing when the configuration does not wait."""
+        if "waitForExternalIDs" not in conf:
+            yield
+            return
+        with OvnController(self.node.ovs, vf.rep_name, pod.container_id, WAITED_FOR, self.rng.uniform(0, 0.8)):
+            yield
 
     def runtime_del(self, conf: dict, pod: Pod, why: str) -> None:
         """DEL until it succeeds, as a runtime does (code 11 means: again later); then the pod is gone."""
@@ -141,18 +202,76 @@ class Soak:
 
     # -- pod events -----------------------------------------------------------------
     def op_add(self) -> None:
-        free = self.free_vfs()
-        if not free:
+        if (fresh := self.fresh_attachment()) is None:
             return self.op_del()
-        vf, pod = self.rng.choice(free), self.new_pod()
-        conf = self.random_conf(vf)
+        vf, pod, conf = fresh
         status, body, stderr = self.add(conf, pod, vf)
         self.ops[f"ADD:{body.get('code') if status else 0}"] += 1
         if status == 0:
             self.live[pod.container_id] = Attachment(pod, vf, conf, body)
+            self.count_configuration(conf)
+            self.check_interface(self.live[pod.container_id])
         else:
             self.violate(f"ADD {vf.pci} {json.dumps(conf)} failed: {body} {stderr[-300:]}")
             self.runtime_del(conf, pod, "a failed ADD")
+
+    def check_interface(self, a: Attachment) -> None:
+        """Right after ADD answered 0: the Interface has the keys ADD waited for (set by the soak's
+        ovn-controller), and with args.cni's ovnPort OVN's port identity and the pod's external_ids."""
+        wanted = dict(a.conf.get("waitForExternalIDs", {}))
+        cni = a.conf.get("args", {}).get("cni", {})
+        if "ovnPort" in cni:
+            wanted.update({"iface-id": cni["ovnPort"], "sandbox": a.pod.container_id, **cni.get("externalIDs", {})})
+        if not wanted:
+            return
+        ids = self.node.ovs.column("Interface", a.vf.rep_name, "external_ids")
+        wrong = {key: ids.get(key) for key, value in wanted.items() if ids.get(key) != value}
+        if wrong:
+            self.violate(f"ADD of {a.pod.container_id} answered 0, its Interface has {wrong}, wanted {wanted}")
+
+    def op_add_pf_keys(self) -> None:
+        """ADD asking for spoofchk, trust or link_state through the PF: code 103, nothing left behind."""
+        self.add_pf_side(PF_KEYS, "ADD with keys through the PF")
+
+    def op_add_rate_keys(self) -> None:
+        """ADD asking for rates on the VF's devlink port: code 103, nothing left behind."""
+        self.add_pf_side(RATE_KEYS, "ADD with devlink rates")
+
+    def add_pf_side(self, keys: dict, what: str) -> None:
+        if (fresh := self.fresh_attachment()) is None:
+            return self.op_del()
+        vf, pod, conf = fresh
+        for key in self.rng.sample(sorted(keys), self.rng.randint(1, len(keys))):
+            if key == "runtimeConfig.bandwidth":
+                conf["runtimeConfig"] = {**conf.get("runtimeConfig", {}), "bandwidth": keys[key](self.rng)}
+            else:
+                conf[key] = keys[key](self.rng)
+        self.failing_add(conf, pod, vf, what, errors.NETLINK_ERROR)
+
+    def op_add_never_ready(self) -> None:
+        """ADD waiting for a key no controller ever sets: code 11 once waitTimeoutMs is over, all undone."""
+        if (fresh := self.fresh_attachment()) is None:
+            return self.op_del()
+        vf, pod, conf = fresh
+        conf["waitForExternalIDs"] = dict(WAITED_FOR)
+        conf["waitTimeoutMs"] = self.rng.randint(100, 600)
+        self.failing_add(conf, pod, vf, "ADD waiting for a controller that never comes", errors.TRY_AGAIN_LATER)
+
+    def failing_add(self, conf: dict, pod: Pod, vf: VfPair, what: str, code: int) -> None:
+        """An ADD that must fail with `code` and leave the whole node as it was; then the runtime's DEL."""
+        before = invariants.node_view(self.node)
+        status, body, stderr = self.verb("ADD", {**conf, "deviceID": vf.pci}, pod)
+        self.ops[f"{what}:{body.get('code') if status else 0}"] += 1
+        if status == 0 or body.get("code") != code:
+            self.violate(f"{what} {vf.pci} {json.dumps(conf)} answered {status} {body} {stderr[-300:]}")
+            if status == 0:
+                self.live[pod.container_id] = Attachment(pod, vf, conf, body)
+                return self.runtime_del(conf, pod, what)
+        for change in invariants.differences(before, invariants.node_view(self.node)):
+            self.violate(f"{what} {vf.pci} failed but left {change}")
+        if self.node.pod_link(pod) is not None:
+            self.violate(f"{what} {vf.pci} failed but left net1 in pod {pod.container_id}")
+        self.runtime_del(conf, pod, what)
 
     def pick(self) -> Attachment | None:
         return self.live[self.rng.choice(sorted(self.live))] if self.live else None
@@ -193,6 +312,7 @@ class Soak:
         self.ops[f"duplicate ADD:{body.get('code') if status else 0}"] += 1
         if status == 0:
             a.result, a.port_ok, a.rep_up = body, True, True  # ADD again made it whole
+            self.check_interface(a)
         else:
             self.violate(f"duplicate ADD of {a.pod.container_id} failed: {body} {stderr[-300:]}")
             self.runtime_del(a.conf, a.pod, "a failed duplicate ADD")
@@ -203,11 +323,12 @@ class Soak:
             return self.op_del()
         vf, pod = self.rng.choice(free), self.new_pod()
         conf = self.random_conf(vf)
-        adding = self.spawn("ADD", {**conf, "deviceID": vf.pci}, pod)
-        time.sleep(self.rng.uniform(0, 0.3))
-        deleting = self.spawn("DEL", conf, pod)
-        deleting.wait()
-        adding.wait()
+        with self.controller(conf, pod, vf):
+            adding = self.spawn("ADD", {**conf, "deviceID": vf.pci}, pod)
+            time.sleep(self.rng.uniform(0, 0.3))
+            deleting = self.spawn("DEL", conf, pod)
+            deleting.wait()
+            adding.wait()
         self.node.sync_sysfs()
         self.ops[f"DEL racing ADD:add {adding.returncode} del {deleting.returncode}"] += 1
         self.runtime_del(conf, pod, "DEL racing ADD")  # the runtime gave the pod up: it DELs once more
@@ -221,7 +342,7 @@ class Soak:
         self.faults[f"plugin killed at {step}"] += 1
         vf, pod = self.rng.choice(free), self.new_pod()
         conf = self.random_conf(vf)
-        self.verb("ADD", {**conf, "deviceID": vf.pci}, pod, **{ENV: step})
+        self.add(conf, pod, vf, **{ENV: step})
         self.runtime_del(conf, pod, f"a kill at {step}")
 
     def fault_kill_at_random(self) -> None:
@@ -234,12 +355,13 @@ class Soak:
             vf, pod = self.rng.choice(free), self.new_pod()
             conf, command = {**self.random_conf(vf), "deviceID": vf.pci}, "ADD"
         else:
-            pod, conf, command = a.pod, a.conf, "DEL"
+            pod, conf, command, vf = a.pod, a.conf, "DEL", a.vf
         self.faults[f"plugin killed during {command}"] += 1
-        proc = self.spawn(command, conf, pod)
-        time.sleep(self.rng.uniform(0, 0.5))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        with self.controller(conf if command == "ADD" else {}, pod, vf):
+            proc = self.spawn(command, conf, pod)
+            time.sleep(self.rng.uniform(0, 0.5))
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
         self.node.sync_sysfs()
         self.runtime_del(conf, pod, f"a kill during {command}")
 
@@ -262,11 +384,11 @@ class Soak:
         self.faults["ovsdb-server restarted (same database)"] += 1
         self.node.ovs.stop_database()
         a = self.pick()
-        if a is not None and self.rng.random() < 0.6:
+        if a is not None and self.rng.random() < 0.7:
             self.ops["DEL while OVSDB is down"] += 1
             self.runtime_del(a.conf, a.pod, "DEL while OVSDB is down")  # finishes, records a stale port
         free = self.free_vfs()
-        if free and self.rng.random() < 0.5:
+        if free:
             pod, vf = self.new_pod(), self.rng.choice(free)
             status, body, _ = self.add(self.base_conf(), pod, vf)
             self.ops[f"ADD while OVSDB is down:{body.get('code') if status else 0}"] += 1
@@ -329,6 +451,9 @@ class Soak:
     def choices(self) -> list[tuple[object, int]]:
         return [
             (self.op_add, 24),
+            (self.op_add_pf_keys, 2),
+            (self.op_add_rate_keys, 2),
+            (self.op_add_never_ready, 3),
             (self.op_del, 16),
             (self.op_check, 14),
             (self.op_gc, 6),
@@ -351,6 +476,7 @@ class Soak:
             self.trace.append(f"{self.step} {action.__name__}")
             action()
             self.check(homes)
+            self.progress()
             if len(self.violations) > 50:
                 print("more than 50 violations: stopping", flush=True)
                 return
@@ -367,6 +493,10 @@ class Soak:
         for what in sorted(found - self.standing):
             self.violate(what)
         self.standing = found
+
+
+def random_mac(rng: random.Random) -> str:
+    return "02:5a:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(4))
 
 
 def wait_for_vswitchd(node: SimNode) -> None:
@@ -386,28 +516,48 @@ def make_bridges(node: SimNode) -> None:
         node.ovs.vsctl("add-port", bridge, f"enp3s0f{pf}np{pf}")
 
 
+PROGRESS_EVERY = 100  # steps between the partial results files a long run writes
+
+
 def soak(steps: int, seed: int, results: Path) -> dict:
+    """Run the soak; the results file is written every PROGRESS_EVERY steps too ("steps done"), so a
+    long run stopped early (SIGTERM, SIGINT) still says how far it got."""
     started = time.monotonic()
     node = SimNode(pfs=2, vfs_per_pf=8)
     node.executor = Executor(node.workdir)
+    s = Soak(node, random.Random(seed))
+
+    def report(done: int, finished: bool = False) -> dict:
+        log = node.log_file.read_text() if node.log_file.exists() else ""
+        body = {
+            "seed": seed,
+            "steps": steps,
+            "steps done": done,
+            "finished": finished,
+            "vfs": len(node.vfs),
+            "seconds": round(time.monotonic() - started, 1),
+            "operations": dict(sorted(s.ops.items())),
+            "faults": dict(sorted(s.faults.items())),
+            "configurations": dict(sorted(s.configurations.items())),
+            # The implicit MAC through the veth PF (no VF operations): warned about, and ADD went on.
+            "implicit MAC warnings": log.count("keeps its administrative MAC"),
+            "violations": s.violations,
+            "trace": s.trace,
+        }
+        results.write_text(json.dumps(body, indent=1) + "\n")
+        return body
+
+    s.progress = lambda: report(s.step) if s.step % PROGRESS_EVERY == 0 else None
+    finished = False
     with contextlib.ExitStack() as cleanup:
         node.start()
         cleanup.callback(node._tear_down)  # not close(): verbs ran outside the killed executor on purpose
+        cleanup.callback(lambda: finished or report(max(s.step - 1, 0)))  # stopped early: how far it got
         make_bridges(node)
-        s = Soak(node, random.Random(seed))
         s.run(steps, invariants.homes(node))
-    report = {
-        "seed": seed,
-        "steps": steps,
-        "vfs": len(node.vfs),
-        "seconds": round(time.monotonic() - started, 1),
-        "operations": dict(sorted(s.ops.items())),
-        "faults": dict(sorted(s.faults.items())),
-        "violations": s.violations,
-        "trace": s.trace,
-    }
-    results.write_text(json.dumps(report, indent=1) + "\n")
-    return report
+        body = report(steps, finished=True)
+        finished = True
+    return body
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -416,6 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=21)
     parser.add_argument("--results", type=Path, default=None, help="JSON results (default: a file under /tmp)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # tears the node down, writes how far it got
     results = args.results or Path(tempfile.gettempdir()) / f"cni-hwol-soak-{args.seed}-{args.steps}.json"
     report = soak(args.steps, args.seed, results)
     print(json.dumps({k: v for k, v in report.items() if k not in ("violations", "trace")}, indent=1))
