@@ -24,6 +24,7 @@ class Home:
     mtu: int
     rep_name: str
     rep_mtu: int
+    userspace: bool = False  # bound to vfio-pci: vf_name is the link its driver would drive, never moved
 
 
 def links(netns: str) -> list[dict]:
@@ -40,8 +41,9 @@ def homes(node: SimNode) -> dict[str, Home]:
             by_name[vf.vf_name]["mtu"],
             vf.rep_name,
             by_name[vf.rep_name]["mtu"],
+            vf in node.userspace_vfs,
         )
-        for vf in node.vfs
+        for vf in node.vfs + node.userspace_vfs
     }
 
 
@@ -76,7 +78,7 @@ def state_owners(state_dir: Path) -> tuple[list[str], list[str], list[str]]:
 def violations(node: SimNode, home: dict[str, Home], live: dict[str, tuple[str, str]], ovsdb_up: bool) -> list[str]:
     """Every broken invariant. live: container id -> (VF PCI address, pod netns path)."""
     found: list[str] = []
-    where: dict[str, list[str]] = {pci: [] for pci in home}
+    where: dict[str, list[str]] = {pci: [] for pci, h in home.items() if not h.userspace}
     node_links = links(node.netns)
     for link in node_links:
         if link.get("ifalias") in where:
@@ -103,10 +105,10 @@ def violations(node: SimNode, home: dict[str, Home], live: dict[str, tuple[str, 
             found.append(f"free VF {pci} is not home under its name {h.vf_name}")
         elif (vf["address"], vf["mtu"]) != (h.mac, h.mtu):
             found.append(f"free VF {h.vf_name}: MAC/MTU {vf['address']}/{vf['mtu']}, was {h.mac}/{h.mtu}")
-        rep = by_name.get(h.rep_name)
-        if rep is None or rep["mtu"] != h.rep_mtu or "UP" not in rep["flags"]:
-            seen = rep and (rep["mtu"], rep["flags"])
-            found.append(f"representor {h.rep_name} of free VF {pci} not as before (up, MTU {h.rep_mtu}): {seen}")
+        found += representor_home(by_name, pci, h)
+    for pci, h in home.items():
+        if h.userspace:
+            found += userspace_vf_in_place(node, by_name, pci, h, pci in holder)
     lease_owners = leases(node.ipam_dir)
     for path, cid in lease_owners.items():
         if cid not in live:
@@ -128,6 +130,29 @@ def violations(node: SimNode, home: dict[str, Home], live: dict[str, tuple[str, 
             if cid not in live and port not in stale and not marked:
                 found.append(f"OVS port {port} of dead attachment {cid}, neither recorded nor marked stale")
     return found
+
+
+def representor_home(by_name: dict[str, dict], pci: str, h: Home) -> list[str]:
+    """A free VF's representor is up with its MTU from before, as ADD found it."""
+    rep = by_name.get(h.rep_name)
+    if rep is None or rep["mtu"] != h.rep_mtu or "UP" not in rep["flags"]:
+        seen = rep and (rep["mtu"], rep["flags"])
+        return [f"representor {h.rep_name} of free VF {pci} not as before (up, MTU {h.rep_mtu}): {seen}"]
+    return []
+
+
+def userspace_vf_in_place(node: SimNode, by_name: dict[str, dict], pci: str, h: Home, held: bool) -> list[str]:
+    """A VF on a userspace driver: nothing moved or changed on its side (held or free), sysfs lists
+    no netdev for it, and once free its representor is as before. (Its PF-side MAC is not seen
+    here: the veth PF has no VF operations, so ADD sets none; the kernel tier restores it.)"""
+    found = []
+    link = by_name.get(h.vf_name)
+    if link is None or (link["address"], link["mtu"], "UP" in link["flags"]) != (h.mac, h.mtu, False):
+        seen = link and (link["address"], link["mtu"], link["flags"])
+        found.append(f"userspace VF {pci}: {h.vf_name} moved or changed (was {h.mac}/{h.mtu}, down): {seen}")
+    if node.sysfs.vf_netdevs(pci):
+        found.append(f"userspace VF {pci} lists netdevs {node.sysfs.vf_netdevs(pci)}")
+    return found if held else found + representor_home(by_name, pci, h)
 
 
 def after_gc(node: SimNode, live: set[str]) -> list[str]:

@@ -34,6 +34,7 @@ from tests.simnode.nsexec import _enter, ip
 from tests.soak import invariants
 from tests.soak.controller import OvnController
 
+USERSPACE_VFS = ((0, 7, "vfio-pci"), (1, 7, "vfio-pci"))  # (PF, VF, driver): no netdev, nothing moves
 UPLINK_BRIDGES = {0: "br-int", 1: "br-ex"}  # PF -> the bridge holding its uplink ("bridge": "auto")
 DEL_RETRIES = 20  # DEL's code 11 (VF in no namespace) is retried, as a runtime does
 WAITED_FOR = {"ovn-installed": "true"}  # the key the soak's ovn-controller sets (waitForExternalIDs)
@@ -85,6 +86,7 @@ class Soak:
         """A configuration of main's features, picked at random (each ADD of it succeeds)."""
         conf = self.base_conf()
         rng = self.rng
+        kernel = vf in self.node.vfs  # a userspace VF takes no requested MAC through the veth PF (code 103)
         if rng.random() < 0.3:
             conf["bridge"] = "auto"
         if rng.random() < 0.3:
@@ -93,14 +95,14 @@ class Soak:
             low = rng.randint(100, 3000)
             conf["trunk"] = [{"id": rng.randint(1, 99)}, {"minID": low, "maxID": low + rng.randint(0, 50)}]
         if rng.random() < 0.25:
-            conf["ofport_request"] = 1000 + self.node.vfs.index(vf)  # one number per VF: never taken
+            conf["ofport_request"] = 1000 + self.pool.index(vf)  # one number per VF: never taken
         if rng.random() < 0.4:
             conf["mtu"] = rng.choice([1400, 4000, 9000])
-        if rng.random() < 0.4:
+        if rng.random() < 0.4 and kernel:
             conf["runtimeConfig"] = {"mac": random_mac(rng)}
         if rng.random() < 0.25:
-            cni: dict = {"ovnPort": f"default_soak-vf{self.node.vfs.index(vf)}", "externalIDs": {"soak": "yes"}}
-            if rng.random() < 0.5:
+            cni: dict = {"ovnPort": f"default_soak-vf{self.pool.index(vf)}", "externalIDs": {"soak": "yes"}}
+            if rng.random() < 0.5 and kernel:
                 cni["mac"] = random_mac(rng)
             conf["args"] = {"cni": cni}
         if rng.random() < 0.2:
@@ -113,18 +115,24 @@ class Soak:
             conf["waitTimeoutMs"] = 30000
         return conf
 
-    def count_configuration(self, conf: dict) -> None:
+    def count_configuration(self, conf: dict, vf: VfPair) -> None:
         """Which of the configurations an ADD that succeeded had (the short run asserts each occurred)."""
         keys = [k for k in ("vlan", "trunk", "ofport_request", "mtu", "waitForExternalIDs") if k in conf]
+        keys += ["userspace VF"] if vf in self.node.userspace_vfs else []
         keys += ["bridge auto"] if conf.get("bridge") == "auto" else []
         keys += ["runtimeConfig.mac"] if "mac" in conf.get("runtimeConfig", {}) else []
         keys += [f"args.cni.{k}" for k in conf.get("args", {}).get("cni", {})]
         keys += ["link_state_check_*"] if "link_state_check_retries" in conf else []
         self.configurations.update(keys)
 
+    @property
+    def pool(self) -> list[VfPair]:
+        """Every VF of the node: those with a netdev, then those on a userspace driver."""
+        return self.node.vfs + self.node.userspace_vfs
+
     def free_vfs(self) -> list[VfPair]:
         held = {a.vf.pci for a in self.live.values()}
-        return [vf for vf in self.node.vfs if vf.pci not in held]
+        return [vf for vf in self.pool if vf.pci not in held]
 
     def fresh_attachment(self) -> tuple[VfPair, Pod, dict] | None:
         """A free VF, a new pod and a random configuration for them; None when every VF is taken."""
@@ -209,7 +217,7 @@ class Soak:
         self.ops[f"ADD:{body.get('code') if status else 0}"] += 1
         if status == 0:
             self.live[pod.container_id] = Attachment(pod, vf, conf, body)
-            self.count_configuration(conf)
+            self.count_configuration(conf, vf)
             self.check_interface(self.live[pod.container_id])
         else:
             self.violate(f"ADD {vf.pci} {json.dumps(conf)} failed: {body} {stderr[-300:]}")
@@ -534,7 +542,8 @@ def soak(steps: int, seed: int, results: Path) -> dict:
             "steps": steps,
             "steps done": done,
             "finished": finished,
-            "vfs": len(node.vfs),
+            "vfs": len(s.pool),
+            "userspace vfs": len(node.userspace_vfs),
             "seconds": round(time.monotonic() - started, 1),
             "operations": dict(sorted(s.ops.items())),
             "faults": dict(sorted(s.faults.items())),
@@ -554,6 +563,8 @@ def soak(steps: int, seed: int, results: Path) -> dict:
         cleanup.callback(node._tear_down)  # not close(): verbs ran outside the killed executor on purpose
         cleanup.callback(lambda: finished or report(max(s.step - 1, 0)))  # stopped early: how far it got
         make_bridges(node)
+        for pf, index, driver in USERSPACE_VFS:
+            node.bind_userspace(pf, index, driver)
         s.run(steps, invariants.homes(node))
         body = report(steps, finished=True)
         finished = True
