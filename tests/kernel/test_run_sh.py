@@ -51,7 +51,7 @@ def test_a_tier_that_cannot_run_skips_locally_and_fails_under_ci():
 def test_in_vm(request, guest_test):
     if not any("test_in_vm" in arg for arg in request.config.args):
         pytest.skip("boots a VM: name this test to run it; the tier runs as bash tests/kernel/run.sh")
-    vm_timeout = int(os.environ.get("CNI_HWOL_VM_TIMEOUT", "600"))  # run.sh's bound on the VM
+    vm_timeout = int(os.environ.get("CNI_HWOL_VM_TIMEOUT", "1500"))  # run.sh's bound on the VM
     done = run_sh(vm_timeout + 300, CNI_HWOL_KERNEL_TESTS=guest_test)
     if done.stdout.startswith("SKIP kernel tier"):
         pytest.skip(done.stdout.splitlines()[0])
