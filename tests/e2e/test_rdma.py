@@ -4,6 +4,8 @@ node is left as it was, and doctor says why; VFs without one are not affected.""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cni_hwol.cni import errors
@@ -33,8 +35,11 @@ def test_rdma_device_without_rdma_netlink_refused_and_reported(node):
         f"VF {rdma_vf.pci} has RDMA device(s) mlx5_7 in sysfs, but the RDMA netns mode cannot be read:"
         " no RDMA netlink in this kernel (is ib_core loaded?)"
     )
+    before = node.snapshot()
     node.cnitool_run("add", pod, plain_vf.pci)  # a VF without RDMA devices needs no RDMA netlink
+    assert plain_vf.vf_name not in [link["ifname"] for link in json.loads(node.sh("ip -j link show"))]  # in the pod
     node.cnitool_run("del", pod, plain_vf.pci)
+    assert node.snapshot() == before
 
 
 def test_doctor_without_rdma_devices_passes_the_rdma_check(node):

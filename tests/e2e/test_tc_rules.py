@@ -18,6 +18,7 @@ def check_warnings(node, representor: str) -> list[str]:
 
 
 def test_doctor_and_check_warn_of_the_bandwidth_plugins_rules_on_a_representor(node):
+    before = node.snapshot()
     plain_pod, shaped_pod = node.create_pod("plain"), node.create_pod("shaped")
     plain, shaped = node.vf(0, 1), node.vf(1, 1)
     node.write_conflist("plain", chained=False)  # bandwidth's CHECK without its capability panics (Debian's 1.1.1)
@@ -55,3 +56,4 @@ def test_doctor_and_check_warn_of_the_bandwidth_plugins_rules_on_a_representor(n
     node.cnitool_run("del", plain_pod, network="plain")
     node.cnitool_run("del", shaped_pod, cap_args=BANDWIDTH)
     assert json.loads(node.sh("ip -j link show type ifb")) == []  # bandwidth's DEL took its ifb
+    assert node.snapshot() == before  # VFs home, representors, ports, leases and state as before
