@@ -79,7 +79,11 @@ def added(node, pf: int, index: int, driver: str, pod_name: str) -> tuple[dict, 
     conf = conf_for(node, vf)
     status, result, stderr = node.exec_plugin("ADD", conf, pod)
     assert status == 0, (result, stderr)
-    assert node.snapshot() != before
+    after = node.snapshot()
+    # attached for real, so DEL and GC have a port, a lease and a state file to take back
+    assert vf.rep_name in after["ports"] and vf.rep_name not in before["ports"]
+    assert len(after["leases"]) == len(before["leases"]) + 1
+    assert len(after["state"]) > len(before["state"])
     return conf, pod, before
 
 
