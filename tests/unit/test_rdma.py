@@ -12,7 +12,7 @@ from cni_hwol.cni.errors import DEVICE_ERROR, CNIError
 from cni_hwol.hw.rdma import rdma_devices, rdma_devices_to_move
 from cni_hwol.hw.sysfs import Sysfs
 from cni_hwol.linux.rdma_move import return_rdma_devices
-from cni_hwol.linux.rdma_netlink import NETLINK_RDMA, set_netns_message
+from cni_hwol.linux.rdma_netlink import NETLINK_RDMA, RdmaNetlink
 from tests.simnode.fake_sysfs import FakeSysfs
 
 PF = "0000:03:00.0"
@@ -58,8 +58,19 @@ def test_set_netns_request_layout():
     RDMA_NLDEV_ATTR_DEV_INDEX (1) and RDMA_NLDEV_NET_NS_FD (68), u32 each, as iproute2's rdma sends."""
     header = struct.pack("=IHHII", 32, (5 << 10) + 2, 0x1 | 0x4, 9, 0)
     attrs = struct.pack("=HHI", 8, 1, 3) + struct.pack("=HHI", 8, 68, 7)
-    msg = set_netns_message(dev_index=3, netns_fd=7)
-    msg["header"].update(type=(5 << 10) + 2, flags=0x1 | 0x4, sequence_number=9, pid=0)  # as the socket sends it
+    sent = []
+
+    class Socket:  # what RdmaNetlink.move hands its socket: the message, its type, extra flags
+        def request(self, msg, msg_type, flags):
+            sent.append((msg, msg_type, flags))
+            return []
+
+    rdma = RdmaNetlink.__new__(RdmaNetlink)
+    rdma.sock = Socket()
+    rdma.move(dev_index=3, netns_fd=7)
+    ((msg, msg_type, flags),) = sent
+    assert (msg_type, flags) == ((5 << 10) + 2, 0)  # no DUMP; the socket adds REQUEST and ACK
+    msg["header"].update(type=msg_type, flags=0x1 | 0x4, sequence_number=9, pid=0)  # as the socket sends it
     msg.encode()
     assert msg.data == header + attrs
 
