@@ -71,9 +71,11 @@ def preload() -> None:
     import cni_hwol.verbs.gc  # noqa: F401
     import cni_hwol.verbs.status  # noqa: F401
     from cni_hwol.linux.links import rtnl_codecs
+    from cni_hwol.linux.tc_rules import tc_codec
     from cni_hwol.logs import setup_logging  # noqa: F401
 
     rtnl_codecs()  # also pyroute2.netlink, where devlink's generic netlink codecs live
+    tc_codec()  # CHECK reads the representor's tc rules
     from pyroute2.netlink import ctrlmsg, genlmsg  # noqa: F401
 
     # Keep the imported world out of the collector's sight: forks then share

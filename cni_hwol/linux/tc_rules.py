@@ -52,12 +52,17 @@ def _actions(msg) -> tuple[list[str], list[int]]:
     return kinds, targets
 
 
-def _tc_dump(links: Netlink, kind: int, index: int, parent: int = 0) -> list:
-    """A qdisc or filter dump of link `index` on the links' RTNL socket."""
+def tc_codec() -> type:
+    """pyroute2's tc message class (and its qdisc, filter and action codecs), imported on first use."""
     load_pyroute2()
     from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
-    msg = tcmsg()
+    return tcmsg
+
+
+def _tc_dump(links: Netlink, kind: int, index: int, parent: int = 0) -> list:
+    """A qdisc or filter dump of link `index` on the links' RTNL socket."""
+    msg = tc_codec()()
     msg["family"] = socket.AF_UNSPEC
     msg["index"] = index
     msg["parent"] = parent

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 CORPUS = json.loads((Path(__file__).parent.parent / "corpus" / "bad_input.json").read_text())
-CORPUS_SIZE = 101
+CORPUS_SIZE = 103
 VERBS = ("ADD", "DEL", "CHECK", "GC")
 # What a runtime always sends along: the result of ADD for CHECK, the attachments to keep for GC.
 PREV_RESULT = {"cniVersion": "1.1.0", "interfaces": [], "ips": []}
