@@ -12,7 +12,7 @@ through RTNL with pyroute2's tc codecs over our own netlink socket.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from cni_hwol.linux.links import Netlink
 from cni_hwol.linux.nlsock import NLM_F_DUMP
@@ -86,15 +86,27 @@ def foreign_tc_rules(links: Netlink, name: str) -> list[str]:
             blocks.append(handle)
     for block in blocks:
         where = {TC_H_MIN_INGRESS: "ingress", TC_H_MIN_EGRESS: "egress"}.get(block, _handle(block))
-        found: dict[tuple[str, int], list[str]] = {}  # (kind, pref) -> redirect targets; u32 dumps a few
-        for rule in _tc_dump(links, RTM_GETTFILTER, link.index, block):
-            kind = rule.get_attr("TCA_KIND")
-            actions, targets = _actions(rule)
-            if kind in OVS_FILTERS or (kind == "matchall" and actions and set(actions) == {"police"}):
-                continue
-            known = found.setdefault((kind, rule["info"] >> 16), [])
-            known += [names.get(t, f"ifindex {t}") for t in targets if names.get(t, f"ifindex {t}") not in known]
-        for (kind, pref), targets in found.items():
-            redirects = "".join(f" redirecting to {target} (mirred)" for target in targets)
-            rules.append(f"filter {kind} pref {pref} on {where}{redirects}")
+        rules += foreign_filters(_tc_dump(links, RTM_GETTFILTER, link.index, block), where, names)
     return rules
+
+
+def foreign_filters(dump: Iterable, where: str, names: dict[int, str]) -> list[str]:
+    """The filters of one block's dump that are not OVS's, described for a person.
+
+    The kernel dumps each classifier (kind, pref) as several messages: a head
+    without options, then its rules (u32 adds its hash table), so a filter is
+    judged on the actions of all its messages together: OVS's are flower, and
+    matchall whose only action is police (OVS's ingress policing)."""
+    found: dict[tuple[str, int], tuple[list[str], list[str]]] = {}  # (kind, pref) -> action kinds, redirect targets
+    for rule in dump:
+        kinds, targets = found.setdefault((rule.get_attr("TCA_KIND"), rule["info"] >> 16), ([], []))
+        actions, ifindexes = _actions(rule)
+        kinds += actions
+        targets += [names.get(t, f"ifindex {t}") for t in ifindexes if names.get(t, f"ifindex {t}") not in targets]
+    foreign = []
+    for (kind, pref), (actions, targets) in found.items():
+        if kind in OVS_FILTERS or (kind == "matchall" and actions and set(actions) == {"police"}):
+            continue
+        redirects = "".join(f" redirecting to {target} (mirred)" for target in targets)
+        foreign.append(f"filter {kind} pref {pref} on {where}{redirects}")
+    return foreign
