@@ -206,6 +206,8 @@ def test_auto_bridge_is_the_bridge_of_a_kernel_bond_of_netdevsim_ports(knode, po
             sh("ip", "link", "add", "kvbondvf", "type", "dummy")
             assert sysfs.add_vf(f"0000:0{device}:00.0", 0, base, "kvbondvf") == vf_pci
             sh("ip", "link", "add", "kbond0", "type", "bond", "mode", "active-backup")
+            # no IPv6 link-local: the kernel adds it a while after "up", racing the snapshots
+            sh("ip", "link", "set", "kbond0", "addrgenmode", "none")
             for slave in slaves:
                 sh("ip", "link", "set", slave, "master", "kbond0")
             sh("ip", "link", "set", "kbond0", "up")
