@@ -47,4 +47,7 @@ def test_only_the_u32_redirect_is_foreign_and_police_matchall_is_ovs():
 
 def test_a_matchall_without_the_police_rule_is_foreign():
     heads_only = [m for m in recorded_dump() if m.get_attr("TCA_OPTIONS") is None]
-    assert foreign_filters(heads_only, "ingress", {}) == ["filter matchall pref 4 on ingress", "filter u32 pref 9 on ingress"]
+    assert foreign_filters(heads_only, "ingress", {}) == [
+        "filter matchall pref 4 on ingress",
+        "filter u32 pref 9 on ingress",
+    ]
