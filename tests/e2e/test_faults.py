@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -208,6 +209,26 @@ def test_a_representor_set_down_while_attached_is_up_again_after_del(node, then)
         status, body, stderr = add(node, conf, pod, vf)  # a runtime's duplicate ADD
         assert status == 0, (body, stderr)
     delete(node, conf, pod)
+    assert node.snapshot() == before
+
+
+def test_del_restores_a_representor_set_down_only_after_a_late_vswitchd_let_it_go(node):
+    """ovs-vswitchd writes back the flags it cached when it lets a netdev go: DEL waits for it
+    to apply the port removal before restoring the representor, or the representor ends down."""
+    before = node.snapshot()
+    conf = pod_conf(node)
+    pod, vf = node.create_pod("p"), node.vf(0, 1)
+    assert add(node, conf, pod, vf)[0] == 0
+    node.sh(f"ip link set {vf.rep_name} down")
+    node.ovs.vsctl("init")  # vswitchd has seen it down
+    with node.ovs.vswitchd_frozen():
+        thaw = threading.Timer(1.0, node.ovs.thaw_vswitchd)  # late, well inside DEL's 5 s bound
+        thaw.start()
+        try:
+            delete(node, conf, pod)
+        finally:
+            thaw.join()
+    node.ovs.vsctl("init")  # returns once vswitchd has applied everything
     assert node.snapshot() == before
 
 

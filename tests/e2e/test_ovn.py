@@ -5,12 +5,8 @@ controller has written the keys the netconf waits for), else fails with code 11 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import threading
-from collections.abc import Iterator
 
 from tests.e2e.test_security import refused, strict_node_file
 
@@ -34,17 +30,6 @@ def failed_add(node, pod, vf, conf: dict) -> dict:
     assert status == 1 and body["code"] == 11, (body, stderr)
     assert node.snapshot() == before
     return body
-
-
-@contextlib.contextmanager
-def vswitchd_frozen(node) -> Iterator[None]:
-    """ovs-vswitchd of this node stopped (ovsdb-server still answers): nothing it writes changes."""
-    pid = int((node.ovs.dir / "ovs-vswitchd.pid").read_text())
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
 
 
 def play_controller(node, vf, delay_s: float, **columns: str) -> threading.Thread:
@@ -151,14 +136,14 @@ def test_a_controller_that_never_sets_the_key_fails_add_with_11_and_undoes_every
 
 def test_add_fails_with_11_when_vswitchd_never_numbers_the_port(node):
     pod, vf = node.create_pod("ovnnoport"), node.vf(0, 0)
-    with vswitchd_frozen(node):
+    with node.ovs.vswitchd_frozen():
         body = failed_add(node, pod, vf, {"link_state_check_retries": 2, "link_state_check_interval": 100})
     assert "ofport" in body["msg"] and "200 ms" in body["msg"], body
 
 
 def test_add_fails_with_11_when_the_link_never_comes_up_in_ovs(node):
     pod, vf = node.create_pod("ovnnolink"), node.vf(0, 0)
-    with vswitchd_frozen(node):
+    with node.ovs.vswitchd_frozen():
         # The port numbered (as vswitchd would), but its link_state never follows the VF up.
         numbering = play_controller(node, vf, 0, ofport="4242")
         body = failed_add(node, pod, vf, {"link_state_check_retries": 3, "link_state_check_interval": 100})

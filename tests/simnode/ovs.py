@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.simnode.nsexec import run
@@ -126,6 +127,23 @@ class Ovs:
             time.sleep(0.02)
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+    @contextlib.contextmanager
+    def vswitchd_frozen(self) -> Iterator[None]:
+        """ovs-vswitchd stopped (SIGSTOP; ovsdb-server still answers): nothing it does happens
+        until the block ends or thaw_vswitchd is called."""
+        pid = self._pid("ovs-vswitchd")
+        assert pid is not None, "ovs-vswitchd is not running"
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.thaw_vswitchd()
+
+    def thaw_vswitchd(self) -> None:
+        pid = self._pid("ovs-vswitchd")
+        assert pid is not None, "ovs-vswitchd is not running"
+        os.kill(pid, signal.SIGCONT)
 
     def restart_vswitchd(self) -> None:
         """Stop and start ovs-vswitchd alone, as a node reboot does (the database keeps its rows),
