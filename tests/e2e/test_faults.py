@@ -232,6 +232,24 @@ def test_del_restores_a_representor_set_down_only_after_a_late_vswitchd_let_it_g
     assert node.snapshot() == before
 
 
+def test_del_finishes_when_ovsdb_dies_while_it_waits_for_vswitchd(node):
+    """The port removal was committed; only the wait for vswitchd to apply it fails: DEL goes on."""
+    before = node.snapshot()
+    conf = pod_conf(node)
+    pod, vf = node.create_pod("p"), node.vf(0, 1)
+    assert add(node, conf, pod, vf)[0] == 0
+    with node.ovs.vswitchd_frozen():
+        dies = threading.Timer(1.0, node.ovs.stop_database)  # while DEL blocks in OVSDB's wait
+        dies.start()
+        try:
+            delete(node, conf, pod)
+        finally:
+            dies.join()
+        node.ovs.start_database()
+    node.ovs.vsctl("init")  # returns once vswitchd has applied everything
+    assert node.snapshot() == before
+
+
 def test_the_rig_fails_loudly_when_ovs_vsctl_fails(node):
     """An empty port list must mean no port, never an ovs-vsctl that failed."""
     with pytest.raises(RuntimeError, match="br-none"):
