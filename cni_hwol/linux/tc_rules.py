@@ -105,7 +105,7 @@ def foreign_filters(dump: Iterable, where: str, names: dict[int, str]) -> list[s
         targets += [names.get(t, f"ifindex {t}") for t in ifindexes if names.get(t, f"ifindex {t}") not in targets]
     foreign = []
     for (kind, pref), (actions, targets) in found.items():
-        if kind in OVS_FILTERS or (kind == "matchall" and actions and set(actions) == {"police"}):
+        if kind in OVS_FILTERS or (kind == "matchall" and set(actions) == {"police"}):
             continue
         redirects = "".join(f" redirecting to {target} (mirred)" for target in targets)
         foreign.append(f"filter {kind} pref {pref} on {where}{redirects}")

@@ -12,7 +12,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
+import time
+from concurrent import futures
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -212,6 +214,14 @@ def test_a_representor_set_down_while_attached_is_up_again_after_del(node, then)
     assert node.snapshot() == before
 
 
+def logged(node, text: str, timeout_s: float = 30) -> None:
+    """Return once the plugin's log has a line containing `text`."""
+    deadline = time.monotonic() + timeout_s
+    while text not in (node.log_file.read_text() if node.log_file.exists() else ""):
+        assert time.monotonic() < deadline, f"the plugin never logged {text!r}"
+        time.sleep(0.02)
+
+
 def test_del_restores_a_representor_set_down_only_after_a_late_vswitchd_let_it_go(node):
     """ovs-vswitchd writes back the flags it cached when it lets a netdev go: DEL waits for it
     to apply the port removal before restoring the representor, or the representor ends down."""
@@ -220,32 +230,33 @@ def test_del_restores_a_representor_set_down_only_after_a_late_vswitchd_let_it_g
     pod, vf = node.create_pod("p"), node.vf(0, 1)
     assert add(node, conf, pod, vf)[0] == 0
     node.sh(f"ip link set {vf.rep_name} down")
-    node.ovs.vsctl("init")  # vswitchd has seen it down
-    with node.ovs.vswitchd_frozen():
-        thaw = threading.Timer(1.0, node.ovs.thaw_vswitchd)  # late, well inside DEL's 5 s bound
-        thaw.start()
-        try:
-            delete(node, conf, pod)
-        finally:
-            thaw.join()
+    node.ovs.vsctl("init")  # let vswitchd run its loop after the change
+    with node.ovs.vswitchd_frozen() as thaw, ThreadPoolExecutor(1) as pool:
+        deleting = pool.submit(delete, node, conf, pod)
+        logged(node, f"removed OVS port {vf.rep_name}")
+        futures.wait([deleting], timeout=1.0)  # DEL's own bound for the wait is 5 s
+        assert not deleting.done(), "DEL finished before vswitchd applied the port removal"
+        thaw()
+        deleting.result(timeout=30)
     node.ovs.vsctl("init")  # returns once vswitchd has applied everything
     assert node.snapshot() == before
 
 
-def test_del_finishes_when_ovsdb_dies_while_it_waits_for_vswitchd(node):
+def test_del_finishes_when_ovsdb_dies_before_vswitchd_applied_the_port_removal(node):
     """The port removal was committed; only the wait for vswitchd to apply it fails: DEL goes on."""
     before = node.snapshot()
     conf = pod_conf(node)
     pod, vf = node.create_pod("p"), node.vf(0, 1)
     assert add(node, conf, pod, vf)[0] == 0
-    with node.ovs.vswitchd_frozen():
-        dies = threading.Timer(1.0, node.ovs.stop_database)  # while DEL blocks in OVSDB's wait
-        dies.start()
+    with node.ovs.vswitchd_frozen(), ThreadPoolExecutor(1) as pool:
+        deleting = pool.submit(delete, node, conf, pod)
+        logged(node, f"removed OVS port {vf.rep_name}")
         try:
-            delete(node, conf, pod)
+            node.ovs.stop_database()
+            deleting.result(timeout=30)
         finally:
-            dies.join()
-        node.ovs.start_database()
+            node.ovs.start_database()
+    assert f"waiting for ovs-vswitchd to let {vf.rep_name} go" in node.log_file.read_text()  # that path, not a timeout
     node.ovs.vsctl("init")  # returns once vswitchd has applied everything
     assert node.snapshot() == before
 

@@ -9,10 +9,11 @@ The test rig may use ovs-vsctl; the plugin never does.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tests.simnode.nsexec import run
@@ -129,21 +130,17 @@ class Ovs:
             os.kill(pid, signal.SIGKILL)
 
     @contextlib.contextmanager
-    def vswitchd_frozen(self) -> Iterator[None]:
+    def vswitchd_frozen(self) -> Iterator[Callable[[], None]]:
         """ovs-vswitchd stopped (SIGSTOP; ovsdb-server still answers): nothing it does happens
-        until the block ends or thaw_vswitchd is called."""
+        until the block ends or the callable it yields thaws that same process."""
         pid = self._pid("ovs-vswitchd")
         assert pid is not None, "ovs-vswitchd is not running"
         os.kill(pid, signal.SIGSTOP)
+        thaw = functools.partial(os.kill, pid, signal.SIGCONT)
         try:
-            yield
+            yield thaw
         finally:
-            self.thaw_vswitchd()
-
-    def thaw_vswitchd(self) -> None:
-        pid = self._pid("ovs-vswitchd")
-        assert pid is not None, "ovs-vswitchd is not running"
-        os.kill(pid, signal.SIGCONT)
+            thaw()
 
     def restart_vswitchd(self) -> None:
         """Stop and start ovs-vswitchd alone, as a node reboot does (the database keeps its rows),

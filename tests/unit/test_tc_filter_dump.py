@@ -45,9 +45,24 @@ def test_only_the_u32_redirect_is_foreign_and_police_matchall_is_ovs():
     ]
 
 
-def test_a_matchall_without_the_police_rule_is_foreign():
-    heads_only = [m for m in recorded_dump() if m.get_attr("TCA_OPTIONS") is None]
-    assert foreign_filters(heads_only, "ingress", {}) == [
-        "filter matchall pref 4 on ingress",
-        "filter u32 pref 9 on ingress",
+def encoded_matchall(pref: int, *actions: dict) -> object:
+    """A matchall filter message with these actions, encoded and decoded as the kernel's would be."""
+    from pyroute2.netlink.rtnl.tcmsg.common_act import get_tca_action
+
+    msg = tc_codec()()
+    msg["info"], msg["handle"] = pref << 16, 1
+    options = {"attrs": [["TCA_MATCHALL_ACT", get_tca_action({"action": list(actions)})]]}
+    msg["attrs"] = [["TCA_KIND", "matchall"], ["TCA_OPTIONS", options]]
+    msg.encode()
+    decoded = tc_codec()(msg.data)
+    decoded.decode()
+    return decoded
+
+
+def test_a_matchall_that_polices_and_also_redirects_is_foreign():
+    police = {"kind": "police", "rate": 125000, "burst": 10240, "limit": 0}
+    mirred = {"kind": "mirred", "direction": "egress", "action": "redirect", "ifindex": 7}
+    assert foreign_filters([encoded_matchall(5, police)], "ingress", {}) == []
+    assert foreign_filters([encoded_matchall(5, police, mirred)], "ingress", {7: "ifb3"}) == [
+        "filter matchall pref 5 on ingress redirecting to ifb3 (mirred)"
     ]
