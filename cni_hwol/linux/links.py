@@ -115,6 +115,18 @@ class Netlink:
         """The link with this name or altname (the kernel looks up both)."""
         return self._get_by("IFLA_IFNAME", name)
 
+    def by_index(self, index: int) -> Link | None:
+        """The link with this ifindex, None when there is none."""
+        try:
+            replies = self.sock.request(
+                self._link_msg(index, [("IFLA_EXT_MASK", RTEXT_FILTER_SKIP_STATS)]), RTM_GETLINK, 0
+            )
+        except NetlinkError as exc:
+            if exc.code == ENODEV:
+                return None
+            raise CNIError(NETLINK_ERROR, f"reading link {index}", str(exc)) from None
+        return self._to_link(replies[0]) if replies else None
+
     def name_holder(self, name: str) -> Link | None:
         """The link that has this name or altname, which may be longer than an
         ifname (up to 127 bytes), so it is looked up as an altname."""

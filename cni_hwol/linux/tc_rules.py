@@ -12,7 +12,7 @@ through RTNL with pyroute2's tc codecs over our own netlink socket.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from cni_hwol.linux.links import Netlink
 from cni_hwol.linux.nlsock import NLM_F_DUMP
@@ -75,7 +75,11 @@ def foreign_tc_rules(links: Netlink, name: str) -> list[str]:
     link = links.get(name)
     if link is None:
         raise LookupError(name)
-    names = {other.index: other.name for other in links.links()}
+
+    def name_of(index: int) -> str | None:  # asked per redirect target: a whole link dump costs ms
+        target = links.by_index(index)
+        return target.name if target else None
+
     rules, blocks = [], []
     for qdisc in _tc_dump(links, RTM_GETQDISC, link.index):
         kind, handle, parent = qdisc.get_attr("TCA_KIND"), qdisc["handle"], qdisc["parent"]
@@ -86,11 +90,11 @@ def foreign_tc_rules(links: Netlink, name: str) -> list[str]:
             blocks.append(handle)
     for block in blocks:
         where = {TC_H_MIN_INGRESS: "ingress", TC_H_MIN_EGRESS: "egress"}.get(block, _handle(block))
-        rules += foreign_filters(_tc_dump(links, RTM_GETTFILTER, link.index, block), where, names)
+        rules += foreign_filters(_tc_dump(links, RTM_GETTFILTER, link.index, block), where, name_of)
     return rules
 
 
-def foreign_filters(dump: Iterable, where: str, names: dict[int, str]) -> list[str]:
+def foreign_filters(dump: Iterable, where: str, name_of: Callable[[int], str | None]) -> list[str]:
     """The filters of one block's dump that are not OVS's, described for a person.
 
     The kernel dumps each classifier (kind, pref) as several messages: a head
@@ -102,7 +106,9 @@ def foreign_filters(dump: Iterable, where: str, names: dict[int, str]) -> list[s
         kinds, targets = found.setdefault((rule.get_attr("TCA_KIND"), rule["info"] >> 16), ([], []))
         actions, ifindexes = _actions(rule)
         kinds += actions
-        targets += [names.get(t, f"ifindex {t}") for t in ifindexes if names.get(t, f"ifindex {t}") not in targets]
+        for target in (name_of(index) or f"ifindex {index}" for index in ifindexes):
+            if target not in targets:
+                targets.append(target)
     foreign = []
     for (kind, pref), (actions, targets) in found.items():
         if kind in OVS_FILTERS or (kind == "matchall" and set(actions) == {"police"}):

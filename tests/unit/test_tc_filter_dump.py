@@ -40,7 +40,7 @@ def test_the_recording_holds_heads_and_rules_of_both_filters():
 
 
 def test_only_the_u32_redirect_is_foreign_and_police_matchall_is_ovs():
-    assert foreign_filters(recorded_dump(), "ingress", {2: "dbg1"}) == [
+    assert foreign_filters(recorded_dump(), "ingress", {2: "dbg1"}.get) == [
         "filter u32 pref 9 on ingress redirecting to dbg1 (mirred)"
     ]
 
@@ -62,7 +62,7 @@ def encoded_matchall(pref: int, *actions: dict) -> object:
 def test_a_matchall_that_polices_and_also_redirects_is_foreign():
     police = {"kind": "police", "rate": 125000, "burst": 10240, "limit": 0}
     mirred = {"kind": "mirred", "direction": "egress", "action": "redirect", "ifindex": 7}
-    assert foreign_filters([encoded_matchall(5, police)], "ingress", {}) == []
-    assert foreign_filters([encoded_matchall(5, police, mirred)], "ingress", {7: "ifb3"}) == [
+    assert foreign_filters([encoded_matchall(5, police)], "ingress", {}.get) == []
+    assert foreign_filters([encoded_matchall(5, police, mirred)], "ingress", {7: "ifb3"}.get) == [
         "filter matchall pref 5 on ingress redirecting to ifb3 (mirred)"
     ]
