@@ -1,7 +1,7 @@
 """Benchmarks: cni-hwol against Debian's Go `bridge` plugin on the simulated node.
 
-    sudo python3 -m bench.run            # full run, ~10 minutes on 2 cores
-    sudo python3 -m bench.run --quick    # a smoke run of every part
+    python3 -m bench.run            # full run, ~10 minutes on 2 cores
+    python3 -m bench.run --quick    # a smoke run of every part
 
 Both plugins run through the same libcni client with the same host-local IPAM
 and portmap, interleaved (A, B, A, B, ...) so machine drift cancels. Results go

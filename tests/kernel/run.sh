@@ -28,7 +28,7 @@ command -v vng >/dev/null || missing+=("virtme-ng (pip)")
 [ -d "/usr/src/linux-headers-$KVER" ] || missing+=("linux-headers-$KVER")
 [ -e "$SOURCE" ] || missing+=(linux-source-6.1)
 if [ ${#missing[@]} -gt 0 ]; then
-  echo "SKIP kernel tier: missing ${missing[*]} (sudo bash .ci/setup --kernel installs them)"
+  echo "SKIP kernel tier: missing ${missing[*]} (bash .ci/setup --kernel installs them)"
   case "${CI:-}" in
     "" | false | 0) exit 0 ;;
     *) echo "kernel tier FAILED: CI=$CI and the tier cannot run"; exit 1 ;;

@@ -17,9 +17,9 @@ A patch that no longer applies, or tests that cannot be collected, is "broken":
 fix the patch. `--baseline` also runs each test on the unpatched copy and
 expects it to pass, so a test that fails anyway cannot pass for a catch.
 
-    sudo python3 -m tests.mutants.run                 every mutant
-    sudo python3 -m tests.mutants.run NAME [NAME...]  the named ones (file stem)
-    sudo python3 -m tests.mutants.run --list          the mutants and their claims
+    python3 -m tests.mutants.run                 every mutant
+    python3 -m tests.mutants.run NAME [NAME...]  the named ones (file stem)
+    python3 -m tests.mutants.run --list          the mutants and their claims
     python3 -m tests.mutants.run --table              tests/README.md's claim table, in Markdown
     python3 -m tests.mutants.run --update-readme      write that table into tests/README.md
 

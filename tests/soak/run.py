@@ -1,4 +1,4 @@
-"""The chaos soak: `sudo python3 -m tests.soak.run --steps N --seed S [--results FILE]`.
+"""The chaos soak: `python3 -m tests.soak.run --steps N --seed S [--results FILE]`.
 
 A seeded random run on a simulated node of 16 VFs (2 PFs): pod events (ADD, DEL, CHECK, GC,
 duplicate ADD, DEL racing ADD on one container; ADD asking for what the simulated PF cannot do, and

@@ -1,6 +1,6 @@
 """The chaos soak, short: a fixed seed, 150 steps (about a minute on 2 cores), no invariant broken.
 
-The long one: `sudo python3 -m tests.soak.run --steps 5000 --seed S` (tests/README.md, "Chaos soak").
+The long one: `python3 -m tests.soak.run --steps 5000 --seed S` (tests/README.md, "Chaos soak").
 """
 
 from __future__ import annotations
