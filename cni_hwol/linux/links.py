@@ -151,8 +151,9 @@ class Netlink:
     def move(self, link: Link, netns_fd: int, new_name: str) -> None:
         """Move a link to another namespace and rename it there, in one request.
 
-        The kernel renames during the move, so the name is never taken twice
-        and no half-moved state exists.
+        The kernel renames during the move, so the name is never taken twice.
+        A name the kernel refuses only once moved ("all", "default": its
+        per-device sysctl directories) fails the request with the link moved.
         """
         attrs = [("IFLA_NET_NS_FD", netns_fd), ("IFLA_IFNAME", new_name)]
         self._set(f"moving {link.name} to the target namespace as {new_name}", link, attrs)

@@ -288,8 +288,10 @@ def _add_locked(inv: Invocation, device_id: str, requested_mac: str | None, netn
             undo.push("release the IPAM lease", _release_lease, inv, lease)
         undo.push("restore the representor", restore_representor, host, state)
         if not userspace:
-            move_vf(host, vf_link, pod, netns_fd, env.ifname)
+            # Pushed before the move: the kernel may move the VF and then refuse
+            # the name (CNI_IFNAME "all" or "default"), failing a request half done.
             undo.push("bring the VF home", return_vf, host, host_fd, sysfs, state, state.netns)
+            move_vf(host, vf_link, pod, netns_fd, env.ifname)
         result = Result()
         if lease is not None:
             result = parse_result(lease.result() or {})
