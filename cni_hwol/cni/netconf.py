@@ -157,13 +157,23 @@ def _validate_absolute(key: str, value: str) -> str:
     return value
 
 
-def _validate_valid_attachments(value: Any) -> tuple[dict[str, Any], ...] | None:
-    if value is None:
+# GC's list of attachments still valid. CNI 1.1.0's text named it cni.dev/attachments,
+# libcni sends both names (containernetworking/cni#1101): either is the list.
+VALID_ATTACHMENTS_KEYS = ("cni.dev/valid-attachments", "cni.dev/attachments")
+
+
+def _validate_valid_attachments(conf: dict) -> tuple[dict[str, str], ...] | None:
+    """None when the config has no list; JSON null (libcni's empty list) is an empty one."""
+    key = next((key for key in VALID_ATTACHMENTS_KEYS if key in conf), None)
+    if key is None:
         return None
+    value = [] if conf[key] is None else conf[key]
+    # An entry GC misreads would have it remove a live attachment: every field is checked.
     if not isinstance(value, list) or not all(
-        isinstance(item, dict) and isinstance(item.get("containerID"), str) for item in value
+        isinstance(item, dict) and isinstance(item.get("containerID"), str) and isinstance(item.get("ifname"), str)
+        for item in value
     ):
-        raise _bad("'cni.dev/valid-attachments' must be a list of {containerID, ifname}")
+        raise _bad(f"'{key}' must be a list of {{containerID, ifname}} strings")
     return tuple(value)
 
 
@@ -401,7 +411,7 @@ def parse_netconf(data: bytes) -> NetConf:
         dns=_typed(conf, "dns", dict, {}),
         prev_result=_typed(conf, "prevResult", dict),
         runtime_config=_typed(conf, "runtimeConfig", dict, {}),
-        valid_attachments=_validate_valid_attachments(conf.get("cni.dev/valid-attachments")),
+        valid_attachments=_validate_valid_attachments(conf),
         **_port_options(conf),
         readiness=_readiness(conf),
         cni_args=_pod_args(conf),

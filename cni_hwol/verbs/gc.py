@@ -9,9 +9,11 @@ ADD died before writing its state.
 
 from __future__ import annotations
 
+import json
 import logging
 
-from cni_hwol.cni.errors import TRY_AGAIN_LATER, CNIError
+from cni_hwol.cni.errors import INVALID_NETCONF, TRY_AGAIN_LATER, CNIError
+from cni_hwol.cni.netconf import VALID_ATTACHMENTS_KEYS
 from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.ipam import speaks
 from cni_hwol.ovsdb.client import OvsdbError, OvsdbUnavailable
@@ -24,7 +26,11 @@ log = logging.getLogger(__name__)
 
 
 def cmd_gc(inv: Invocation) -> None:
-    valid = {(a.get("containerID"), a.get("ifname")) for a in inv.conf.valid_attachments or ()}
+    if inv.conf.valid_attachments is None:  # never read as "none valid": GC would remove every pod's
+        raise CNIError(
+            INVALID_NETCONF, f"GC needs the attachments still valid: '{VALID_ATTACHMENTS_KEYS[0]}' is missing"
+        )
+    valid = {(a["containerID"], a["ifname"]) for a in inv.conf.valid_attachments}
     store = inv.store
     failures: list[str] = []
     remaining = set()  # attachments still on record after this pass, of any network
@@ -60,7 +66,10 @@ def _forward_to_ipam(inv: Invocation) -> None:
     """The spec asks GC to reach the plugins we delegate to, with the same valid attachments."""
     ipam_type = (inv.conf.ipam or {}).get("type")
     if ipam_type and speaks(ipam_type, "1.1.0", inv.env.path, inv.environ):
-        invoke_ipam(ipam_type, "GC", inv.conf.raw, inv.env.path, inv.environ)
+        # The list under both names, as libcni sends it: the IPAM plugin may read either.
+        conf = json.loads(inv.conf.raw)
+        conf.update(dict.fromkeys(VALID_ATTACHMENTS_KEYS, list(inv.conf.valid_attachments or ())))
+        invoke_ipam(ipam_type, "GC", json.dumps(conf).encode(), inv.env.path, inv.environ)
     elif ipam_type:
         # An older IPAM plugin has no GC; the leases of the attachments removed
         # above were already released one by one through IPAM DEL.

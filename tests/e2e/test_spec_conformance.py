@@ -8,6 +8,7 @@ import json
 import pytest
 
 from cni_hwol.cni import errors
+from tests.e2e.test_spec_letter import install_ipam_11, ipam_11_conf, recorded
 
 
 def pod_links(node, pod) -> list[str]:
@@ -26,3 +27,47 @@ def test_add_under_a_name_the_kernel_refuses_once_moved_brings_the_vf_home(node,
     assert ifname in body["msg"]
     assert pod_links(node, pod) == ["lo"]
     assert node.snapshot() == before
+
+
+def test_gc_reads_the_valid_list_under_the_name_cni_1_1_0_gave_it(node):
+    """CNI 1.1.0's text named GC's list cni.dev/attachments (libcni sends both names): a runtime
+    sending only that name keeps its pods, and the IPAM plugin gets the list under both."""
+    before = node.snapshot()
+    record = install_ipam_11(node)
+    conf = ipam_11_conf(node, record)
+    keep, drop = node.create_pod("keep"), node.create_pod("drop")
+    assert node.exec_plugin("ADD", {**conf, "deviceID": node.vf(0, 0).pci}, keep)[0] == 0
+    keep_only = node.snapshot()
+    assert node.exec_plugin("ADD", {**conf, "deviceID": node.vf(0, 1).pci}, drop)[0] == 0
+    valid = [{"containerID": keep.container_id, "ifname": "net1"}]
+    status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/attachments": valid})
+    assert status == 0, (body, stderr)
+    assert node.snapshot() == keep_only
+    assert recorded(record)[-1] == {"command": "GC", "valid": valid}
+    # JSON null is libcni's empty list (a runtime with no pods left): everything goes.
+    status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": None})
+    assert status == 0, (body, stderr)
+    assert node.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "listed",
+    [
+        pytest.param(None, id="no-list"),
+        pytest.param({"cni.dev/valid-attachments": [{"containerID": "KEEP"}]}, id="entry-without-ifname"),
+        pytest.param({"cni.dev/valid-attachments": [{"containerID": "KEEP", "ifname": 1}]}, id="ifname-a-number"),
+        pytest.param({"cni.dev/attachments": [{"containerID": "KEEP", "ifname": None}]}, id="old-name-ifname-null"),
+    ],
+)
+def test_gc_refuses_a_valid_list_it_cannot_read_and_removes_nothing(node, listed):
+    """GC is the one verb that removes what it is not told about: without a list it can read it
+    would remove live pods, so it refuses (code 7) and changes nothing."""
+    conf = node.netconf(cni_version="1.1.0")
+    pod = node.create_pod("keep")
+    assert node.exec_plugin("ADD", {**conf, "deviceID": node.vf(1, 0).pci}, pod)[0] == 0
+    attached = node.snapshot()
+    gc_conf = json.loads(json.dumps(listed or {}).replace("KEEP", pod.container_id))
+    status, body, stderr = node.exec_plugin("GC", {**conf, **gc_conf})
+    assert (status, body["code"]) == (1, errors.INVALID_NETCONF), (body, stderr)
+    assert "cni.dev/" in body["msg"]
+    assert node.snapshot() == attached
