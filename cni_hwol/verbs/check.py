@@ -8,6 +8,7 @@ import os
 from cni_hwol.cni.env import CniEnv
 from cni_hwol.cni.errors import DEVICE_ERROR, INVALID_NETCONF, OVS_ERROR, UNKNOWN_CONTAINER, CNIError
 from cni_hwol.cni.result import Result, parse_result
+from cni_hwol.ipam import invoke as invoke_ipam
 from cni_hwol.linux.addressing import missing_from
 from cni_hwol.linux.links import Netlink
 from cni_hwol.linux.nlsock import NetlinkError
@@ -70,6 +71,8 @@ def cmd_check(inv: Invocation) -> None:
     if not port.belongs_to(env.container_id, env.ifname):
         raise CNIError(OVS_ERROR, f"OVS port {state.representor} belongs to another attachment: {port.external_ids}")
     check_port_options(state, found)
+    if conf.ipam:  # the lease is the IPAM plugin's to vouch for: the spec has CHECK reach it, as for ADD
+        invoke_ipam(conf.ipam["type"], "CHECK", conf.raw, env.path, inv.environ)
 
 
 def _check_pod_link(env: CniEnv, state: AttachmentState, expected: Result) -> None:

@@ -71,3 +71,24 @@ def test_gc_refuses_a_valid_list_it_cannot_read_and_removes_nothing(node, listed
     assert (status, body["code"]) == (1, errors.INVALID_NETCONF), (body, stderr)
     assert "cni.dev/" in body["msg"]
     assert node.snapshot() == attached
+
+
+def test_check_asks_the_ipam_plugin_whether_the_lease_is_still_held(node):
+    """The spec has CHECK call CHECK on the plugins it delegates to (an IP reservation is among
+    what CHECK must vouch for): a lease host-local no longer holds fails CHECK, which changes nothing."""
+    pod, vf = node.create_pod("p"), node.vf(0, 2)
+    conf = node.netconf(cni_version="1.1.0")
+    status, result, stderr = node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, pod)
+    assert status == 0, (result, stderr)
+    check = {**conf, "prevResult": result}
+    assert node.exec_plugin("CHECK", check, pod)[0] == 0
+    (lease,) = (node.ipam_dir / "hwol").glob(result["ips"][0]["address"].split("/")[0])
+    held = lease.read_bytes()
+    lease.unlink()
+    released = node.snapshot()
+    status, body, stderr = node.exec_plugin("CHECK", check, pod)
+    assert (status, body["code"]) == (1, errors.IPAM_ERROR), (body, stderr)
+    assert "host-local CHECK failed" in body["msg"] and pod.container_id in body["msg"]
+    assert node.snapshot() == released
+    lease.write_bytes(held)
+    assert node.exec_plugin("CHECK", check, pod)[0] == 0
