@@ -75,8 +75,18 @@ def cmd_check(inv: Invocation) -> None:
         invoke_ipam(conf.ipam["type"], "CHECK", conf.raw, env.path, inv.environ)
 
 
+def _expected_mac(env: CniEnv, state: AttachmentState, expected: Result) -> str:
+    """The pod interface's MAC as the chain's result says: a later plugin (tuning) may have changed
+    it, and the spec has CHECK take the expected interfaces from prevResult."""
+    for iface in expected.interfaces:
+        if iface.name == env.ifname and iface.sandbox:
+            return iface.mac or state.pod_mac
+    raise CNIError(INVALID_NETCONF, f"prevResult lists no interface {env.ifname} in a sandbox: not the result of ADD")
+
+
 def _check_pod_link(env: CniEnv, state: AttachmentState, expected: Result) -> None:
-    """The VF is in the pod under CNI_IFNAME, up, with ADD's MAC and the result's addresses."""
+    """The VF is in the pod under CNI_IFNAME, up, with the result's MAC and addresses."""
+    mac = _expected_mac(env, state, expected)
     netns_fd = open_pod_netns(env.netns)
     try:
         with Netlink(netns_fd) as pod:
@@ -85,8 +95,8 @@ def _check_pod_link(env: CniEnv, state: AttachmentState, expected: Result) -> No
                 raise CNIError(DEVICE_ERROR, f"VF {state.device_id} is not in the pod as {env.ifname}")
             if not link.up:
                 raise CNIError(DEVICE_ERROR, f"{env.ifname} in the pod is down")
-            if state.pod_mac and link.mac != state.pod_mac:
-                raise CNIError(DEVICE_ERROR, f"{env.ifname} has MAC {link.mac}, ADD set {state.pod_mac}")
+            if mac and link.mac != mac:
+                raise CNIError(DEVICE_ERROR, f"{env.ifname} has MAC {link.mac}, the result of ADD says {mac}")
             missing = missing_from(pod, link, expected)
             if missing:
                 raise CNIError(DEVICE_ERROR, f"{env.ifname} lacks address(es) {', '.join(missing)}")

@@ -92,3 +92,36 @@ def test_check_asks_the_ipam_plugin_whether_the_lease_is_still_held(node):
     assert node.snapshot() == released
     lease.write_bytes(held)
     assert node.exec_plugin("CHECK", check, pod)[0] == 0
+
+
+def test_check_takes_the_pod_mac_from_the_result_a_later_plugin_changed(node):
+    """tuning chained after cni-hwol sets the pod's MAC and says so in the chain's result: CHECK
+    takes the expected MAC from prevResult (the spec lets later plugins change what we made), so
+    the runtime's CHECK passes; DEL leaves the node as before."""
+    before = node.snapshot()
+    pod, vf = node.create_pod("p"), node.vf(1, 1)
+    plugins = [node.plugin_conf(), {"type": "tuning", "mac": "02:11:22:33:44:55"}]
+    conflist = {"cniVersion": "1.0.0", "name": "tuned", "plugins": plugins}
+    (node.netconf_dir / "tuned.conflist").write_text(json.dumps(conflist))
+    result = json.loads(node.cnitool_run("add", pod, vf.pci, network="tuned").stdout)
+    assert result["interfaces"][1] == {"name": "net1", "mac": "02:11:22:33:44:55", "sandbox": pod.netns}
+    assert node.pod_link(pod)["address"] == "02:11:22:33:44:55"
+    node.cnitool_run("check", pod, vf.pci, network="tuned")
+    node.pod_sh(pod, "ip link set net1 address 02:11:22:33:44:66")  # behind everyone's back
+    checked = node.cnitool_run("check", pod, vf.pci, network="tuned", check=False)
+    assert checked.returncode != 0 and "net1 has MAC 02:11:22:33:44:66" in checked.stderr.decode()
+    node.cnitool_run("del", pod, vf.pci, network="tuned")
+    assert node.snapshot() == before
+
+
+def test_check_refuses_a_prev_result_without_the_pod_interface(node):
+    pod, vf = node.create_pod("p"), node.vf(0, 3)
+    conf = node.netconf(cni_version="1.1.0")
+    status, result, stderr = node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, pod)
+    assert status == 0, (result, stderr)
+    attached = node.snapshot()
+    host_side_only = {**result, "interfaces": result["interfaces"][:1]}
+    status, body, stderr = node.exec_plugin("CHECK", {**conf, "prevResult": host_side_only}, pod)
+    assert (status, body["code"]) == (1, errors.INVALID_NETCONF), (body, stderr)
+    assert "prevResult lists no interface net1" in body["msg"]
+    assert node.snapshot() == attached
