@@ -39,3 +39,16 @@ def missing_from(nl: Netlink, link: Link, result: Result) -> list[str]:
     """What CHECK finds absent: the result's addresses not on the link."""
     present = {str(ipaddress.ip_interface(a)) for a in nl.addresses(link)}
     return [ip.address for ip in result.ips if str(ipaddress.ip_interface(ip.address)) not in present]
+
+
+def routes_missing_from(nl: Netlink, result: Result) -> list[str]:
+    """What CHECK finds absent: the result's routes not in the namespace (destination, and
+    gateway where the result names one), whichever link or table a later plugin moved them to."""
+    present = [(ipaddress.ip_network(dst, strict=False), gw and ipaddress.ip_address(gw)) for dst, gw in nl.routes()]
+    missing = []
+    for route in result.routes:
+        dst = ipaddress.ip_network(route.dst, strict=False)
+        gw = ipaddress.ip_address(route.gw) if route.gw else None
+        if not any(dst == have_dst and gw in (None, have_gw) for have_dst, have_gw in present):
+            missing.append(f"{route.dst} via {route.gw}" if route.gw else route.dst)
+    return missing

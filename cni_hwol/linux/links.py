@@ -15,7 +15,7 @@ EEXIST = 17
 NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_GETADDR = 20, 22
-RTM_NEWROUTE = 24
+RTM_NEWROUTE, RTM_GETROUTE = 24, 26
 RTM_NEWLINKPROP, RTM_DELLINKPROP = 108, 109
 RT_TABLE_MAIN = 254
 RTPROT_BOOT = 3
@@ -215,6 +215,20 @@ class Netlink:
                 raise CNIError(NETLINK_ERROR, f"adding {cidr} to {link.name}", str(exc)) from None
 
     # -- routes --------------------------------------------------------------------
+    def routes(self) -> list[tuple[str, str | None]]:
+        """Every route of this namespace, in any table: (destination CIDR, gateway or None)."""
+        msg = self._rtmsg()
+        msg["family"] = socket.AF_UNSPEC
+        try:
+            replies = self.sock.request(msg, RTM_GETROUTE, NLM_F_DUMP)
+        except NetlinkError as exc:
+            raise CNIError(NETLINK_ERROR, "listing routes", str(exc)) from None
+        routes = []
+        for m in replies:
+            dst = m.get_attr("RTA_DST") or ("::" if m["family"] == socket.AF_INET6 else "0.0.0.0")
+            routes.append((f"{dst}/{m['dst_len']}", m.get_attr("RTA_GATEWAY")))
+        return routes
+
     def add_route(self, link: Link, dst: str, gateway: str | None, **extras: int) -> None:
         network, _, prefix = dst.partition("/")
         msg = self._rtmsg()

@@ -9,7 +9,7 @@ from cni_hwol.cni.env import CniEnv
 from cni_hwol.cni.errors import DEVICE_ERROR, INVALID_NETCONF, OVS_ERROR, UNKNOWN_CONTAINER, CNIError
 from cni_hwol.cni.result import Result, parse_result
 from cni_hwol.ipam import invoke as invoke_ipam
-from cni_hwol.linux.addressing import missing_from
+from cni_hwol.linux.addressing import missing_from, routes_missing_from
 from cni_hwol.linux.links import Netlink
 from cni_hwol.linux.nlsock import NetlinkError
 from cni_hwol.linux.tc_rules import foreign_tc_rules
@@ -100,5 +100,8 @@ def _check_pod_link(env: CniEnv, state: AttachmentState, expected: Result) -> No
             missing = missing_from(pod, link, expected)
             if missing:
                 raise CNIError(DEVICE_ERROR, f"{env.ifname} lacks address(es) {', '.join(missing)}")
+            missing = routes_missing_from(pod, expected)
+            if missing:
+                raise CNIError(DEVICE_ERROR, f"the pod lacks route(s) {', '.join(missing)} of the result")
     finally:
         os.close(netns_fd)

@@ -125,3 +125,25 @@ def test_check_refuses_a_prev_result_without_the_pod_interface(node):
     assert (status, body["code"]) == (1, errors.INVALID_NETCONF), (body, stderr)
     assert "prevResult lists no interface net1" in body["msg"]
     assert node.snapshot() == attached
+
+
+def test_check_fails_for_a_route_of_the_result_gone_from_the_pod(node):
+    """The spec has CHECK fail for a route of prevResult that is missing (the reference plugins
+    look each one up); CHECK changes nothing."""
+    pod, vf = node.create_pod("p"), node.vf(1, 3)
+    routes = [{"dst": "0.0.0.0/0"}, {"dst": "10.9.0.0/16", "gw": "192.168.1.254"}]
+    ipam = {"type": "host-local", "subnet": node.subnet, "dataDir": str(node.ipam_dir), "routes": routes}
+    conf = node.netconf(cni_version="1.1.0", ipam=ipam)
+    status, result, stderr = node.exec_plugin("ADD", {**conf, "deviceID": vf.pci}, pod)
+    assert status == 0, (result, stderr)
+    check = {**conf, "prevResult": result}
+    assert node.exec_plugin("CHECK", check, pod)[0] == 0
+    node.pod_sh(pod, "ip route del 10.9.0.0/16")
+    in_pod = node.pod_sh(pod, "ip route show")
+    removed = node.snapshot()
+    status, body, stderr = node.exec_plugin("CHECK", check, pod)
+    assert (status, body["code"]) == (1, errors.DEVICE_ERROR), (body, stderr)
+    assert "lacks route(s) 10.9.0.0/16 via 192.168.1.254" in body["msg"]
+    assert (node.snapshot(), node.pod_sh(pod, "ip route show")) == (removed, in_pod)
+    node.pod_sh(pod, "ip route add 10.9.0.0/16 via 192.168.1.254")
+    assert node.exec_plugin("CHECK", check, pod)[0] == 0
