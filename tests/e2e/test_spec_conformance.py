@@ -145,5 +145,9 @@ def test_check_fails_for_a_route_of_the_result_gone_from_the_pod(node):
     assert (status, body["code"]) == (1, errors.DEVICE_ERROR), (body, stderr)
     assert "lacks route(s) 10.9.0.0/16 via 192.168.1.254" in body["msg"]
     assert (node.snapshot(), node.pod_sh(pod, "ip route show")) == (removed, in_pod)
-    node.pod_sh(pod, "ip route add 10.9.0.0/16 via 192.168.1.254")
+    node.pod_sh(pod, "ip route add 10.9.0.0/16 via 192.168.1.253")  # back, through another gateway
+    status, body, stderr = node.exec_plugin("CHECK", check, pod)
+    assert (status, body["code"]) == (1, errors.DEVICE_ERROR), (body, stderr)
+    assert "lacks route(s) 10.9.0.0/16 via 192.168.1.254" in body["msg"]
+    node.pod_sh(pod, "ip route replace 10.9.0.0/16 via 192.168.1.254")
     assert node.exec_plugin("CHECK", check, pod)[0] == 0
