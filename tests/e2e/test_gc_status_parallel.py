@@ -7,6 +7,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from cni_hwol.cni import errors
+from tests.simnode.node import Pod
 
 
 def assert_deleted(node, conf, pod) -> None:
@@ -60,14 +61,19 @@ def test_status_ready_and_not_ready(node):
     assert body["code"] == errors.NOT_AVAILABLE and "unreachable" in body["msg"]
 
 
-def test_gc_removes_attachments_the_runtime_no_longer_lists(node):
-    before = node.snapshot()
-    conf = node.netconf(cni_version="1.1.0", mtu=9000)
+def keep_and_drop(node, conf: dict) -> tuple[Pod, list[dict], dict]:
+    """Two pods attached, "keep" listed as valid and "drop" not: (keep, that list, the node with keep's only)."""
     keep, drop = node.create_pod("keep"), node.create_pod("drop")
     assert node.exec_plugin("ADD", {**conf, "deviceID": node.vf(0, 0).pci}, keep)[0] == 0
     keep_only = node.snapshot()
     assert node.exec_plugin("ADD", {**conf, "deviceID": node.vf(0, 1).pci}, drop)[0] == 0
-    valid = [{"containerID": keep.container_id, "ifname": "net1"}]
+    return keep, [{"containerID": keep.container_id, "ifname": "net1"}], keep_only
+
+
+def test_gc_removes_attachments_the_runtime_no_longer_lists(node):
+    before = node.snapshot()
+    conf = node.netconf(cni_version="1.1.0", mtu=9000)
+    keep, valid, keep_only = keep_and_drop(node, conf)
     status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": valid})
     assert status == 0, (body, stderr)
     assert node.snapshot() == keep_only  # drop's port, lease, state gone, its VF home; keep's untouched

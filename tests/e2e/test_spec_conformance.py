@@ -8,6 +8,7 @@ import json
 import pytest
 
 from cni_hwol.cni import errors
+from tests.e2e.test_gc_status_parallel import keep_and_drop
 from tests.e2e.test_spec_letter import install_ipam_11, ipam_11_conf, recorded
 
 
@@ -35,11 +36,7 @@ def test_gc_reads_the_valid_list_under_the_name_cni_1_1_0_gave_it(node):
     before = node.snapshot()
     record = install_ipam_11(node)
     conf = ipam_11_conf(node, record)
-    keep, drop = node.create_pod("keep"), node.create_pod("drop")
-    assert node.exec_plugin("ADD", {**conf, "deviceID": node.vf(0, 0).pci}, keep)[0] == 0
-    keep_only = node.snapshot()
-    assert node.exec_plugin("ADD", {**conf, "deviceID": node.vf(0, 1).pci}, drop)[0] == 0
-    valid = [{"containerID": keep.container_id, "ifname": "net1"}]
+    _, valid, keep_only = keep_and_drop(node, conf)
     status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/attachments": valid})
     assert status == 0, (body, stderr)
     assert node.snapshot() == keep_only
