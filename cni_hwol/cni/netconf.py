@@ -126,7 +126,7 @@ def _validate_bridge(bridge: str) -> str:
     return bridge
 
 
-def validate_ovsdb_socket(socket: str) -> str:
+def validate_ovsdb_socket(socket: str, key: str = "ovsdbSocket") -> str:
     kind, _, rest = socket.partition(":")
     if kind == "unix" and rest.startswith("/"):
         return socket
@@ -134,7 +134,52 @@ def validate_ovsdb_socket(socket: str) -> str:
         host, _, port = rest.rpartition(":")
         if host and port.isdigit() and 0 < int(port) < 65536:
             return socket
-    raise _bad(f"ovsdbSocket {socket[:80]!r} must be unix:/absolute/path or tcp:host:port")
+    if kind == "ssl":
+        raise _bad(f"{key} {socket[:80]!r}: cni-hwol's OVSDB client speaks no SSL; use unix:/path or tcp:host:port")
+    raise _bad(f"{key} {socket[:80]!r} must be unix:/absolute/path or tcp:host:port")
+
+
+# ovs-cni's Go netconf reads 0 and "" as "not set"; these keys mean the same here.
+OVS_CNI_UNSET_ZERO = ("mtu", "ofport_request", "link_state_check_retries", "link_state_check_interval")
+OVS_CNI_UNSET_EMPTY = ("bridge", "socket_file", "interface_type", "configuration_path")
+
+
+def _drop_ovs_cni_unset(conf: dict) -> dict:
+    """The netconf without the keys ovs-cni would read as unset, so they get this plugin's defaults."""
+
+    def unset(key: str, value: Any) -> bool:
+        zero = value == 0 and type(value) is int  # a JSON false is not ovs-cni's 0
+        return (key in OVS_CNI_UNSET_ZERO and zero) or (key in OVS_CNI_UNSET_EMPTY and value == "")
+
+    return {key: value for key, value in conf.items() if not unset(key, value)}
+
+
+def _ovsdb_socket(conf: dict) -> str:
+    """ovsdbSocket, or ovs-cni's spelling socket_file, where a path without a kind is a unix socket."""
+    ours = _typed(conf, "ovsdbSocket", str)
+    theirs = _typed(conf, "socket_file", str)
+    if theirs is not None:
+        if theirs.startswith("/"):
+            theirs = f"unix:{theirs}"
+        theirs = validate_ovsdb_socket(theirs, "socket_file")
+    if ours is not None and theirs is not None and validate_ovsdb_socket(ours) != theirs:
+        raise _bad(f"'ovsdbSocket' {ours[:80]!r} and ovs-cni's 'socket_file' {theirs[:80]!r} name different OVSDBs")
+    return validate_ovsdb_socket(ours or theirs or DEFAULT_OVSDB_SOCKET)
+
+
+def _refuse_ovs_cni_keys_without_meaning(conf: dict) -> None:
+    """ovs-cni keys that cannot mean here what they mean there: refused rather than ignored."""
+    interface_type = _typed(conf, "interface_type", str)
+    if interface_type not in (None, "system"):
+        raise _bad(
+            f"'interface_type' {interface_type[:32]!r}: the representor is a kernel netdev, an OVS Interface of "
+            'type "system" (the default); a DPDK or internal port is not a hardware-offloaded VF'
+        )
+    if conf.get("configuration_path") is not None:
+        raise _bad(
+            "'configuration_path': cni-hwol reads no file a netconf names; the node's OVSDB socket and "
+            "defaults are in its node file (/etc/cni/cni-hwol/node.json, 'settings')"
+        )
 
 
 def _validate_external_ids(value: Any, where: str = "externalIDs") -> dict[str, str]:
@@ -352,7 +397,7 @@ def decode_stdin(data: bytes) -> dict[str, Any]:
 
 
 def parse_netconf(data: bytes) -> NetConf:
-    conf = decode_stdin(data)
+    conf = _drop_ovs_cni_unset(decode_stdin(data))
     version = _typed(conf, "cniVersion", str, "")
     if not version:
         raise _bad("'cniVersion' is missing")
@@ -378,13 +423,14 @@ def parse_netconf(data: bytes) -> NetConf:
     if log_level not in LOG_LEVELS:
         raise _bad(f"'logLevel' must be one of {', '.join(LOG_LEVELS)}")
     log_file = _typed(conf, "logFile", str)
+    _refuse_ovs_cni_keys_without_meaning(conf)
 
     return NetConf(
         cni_version=version,
         name=name,
         plugin_type=_typed(conf, "type", str, ""),
         bridge=_validate_bridge(_typed(conf, "bridge", str, DEFAULT_BRIDGE)),
-        ovsdb_socket=validate_ovsdb_socket(_typed(conf, "ovsdbSocket", str, DEFAULT_OVSDB_SOCKET)),
+        ovsdb_socket=_ovsdb_socket(conf),
         device_id=normalize_pci_address(device_id, "netconf") if device_id else None,
         mtu=mtu,
         mac=normalize_mac(mac, "netconf") if mac else None,

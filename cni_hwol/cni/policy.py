@@ -62,6 +62,8 @@ GOVERNED: tuple[Key, ...] = (
     Key("args.cni.externalIDs"),  # iface-id and friends, the same claim by another name
     Key("trust"),  # a trusted VF may go promiscuous and change its MAC: it sees others' traffic
 )
+# The spellings a netconf may ask for a key by: ovs-cni's socket_file is ovsdbSocket.
+SPELLINGS: dict[str, tuple[str, ...]] = {"ovsdbSocket": ("ovsdbSocket", "socket_file")}
 
 
 @dataclass(frozen=True)
@@ -152,14 +154,15 @@ def permits(policy: NodePolicy, key: Key, value: Any) -> bool:
     return False
 
 
-def _asked(raw: dict[str, Any], name: str) -> tuple[bool, Any]:
-    """Whether the netconf names this (dotted) key, and with what value; null and "" name nothing."""
-    value: Any = raw
-    for part in name.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return False, None
-        value = value[part]
-    return value not in (None, ""), value
+def _asked(raw: dict[str, Any], key: Key) -> tuple[str, Any] | None:
+    """The spelling and value this (dotted) key is asked for by in the netconf; null and "" name nothing."""
+    for name in SPELLINGS.get(key.name, (key.name,)):
+        value: Any = raw
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value not in (None, ""):
+            return name, value
+    return None
 
 
 def apply_node_policy(conf: NetConf, policy: NodePolicy | None) -> NetConf:
@@ -169,20 +172,21 @@ def apply_node_policy(conf: NetConf, policy: NodePolicy | None) -> NetConf:
     raw = json.loads(conf.raw) if conf.raw else {}
     changes: dict[str, Any] = {}
     for key in policy.keys:
-        asked, value = _asked(raw, key.name)
-        if key.field:
-            value = getattr(conf, key.field)  # as parsed: normalized and type-checked
-        if not asked:
+        asked = _asked(raw, key)
+        if asked is None:
             if key.field:
                 changes[key.field] = policy.node_value(key)
             continue
+        spelling, value = asked
+        if key.field:
+            value = getattr(conf, key.field)  # as parsed: normalized and type-checked
         if not permits(policy, key, value):
             rule = policy.rule(key)
             allowed = "nothing else" if rule == NEVER else ", ".join(map(str, rule))
             node_value = f" (the node's: {policy.node_value(key)})" if key.field else ""
             raise CNIError(
                 INVALID_NETCONF,
-                f"{key.name} {str(value)[:120]!r} is not allowed on this node{node_value}",
+                f"{spelling} {str(value)[:120]!r} is not allowed on this node{node_value}",
                 f"the node file {policy.source} allows {allowed}",
             )
     return dataclasses.replace(conf, **changes)

@@ -88,7 +88,6 @@ def test_bad_macs(mac):
         {"mtu": True},
         {"vlan": 5000},
         {"vlan": -1},
-        {"bridge": ""},
         {"bridge": "a" * 16},
         {"bridge": "br int"},
         {"ovsdbSocket": "ssl:1.2.3.4:6640"},
