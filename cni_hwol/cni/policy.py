@@ -158,11 +158,21 @@ def _asked(raw: dict[str, Any], key: Key) -> tuple[str, Any] | None:
     """The spelling and value this (dotted) key is asked for by in the netconf; null and "" name nothing."""
     for name in SPELLINGS.get(key.name, (key.name,)):
         value: Any = raw
-        for part in name.split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        parts = name.split(".")
+        for depth, part in enumerate(parts):
+            value = _member(value, part, any_case=parts[:2] == ["args", "cni"] and depth == 2)
         if value not in (None, ""):
             return name, value
     return None
+
+
+def _member(value: Any, name: str, any_case: bool) -> Any:
+    """value[name]; in args.cni in any case, as the parser reads a pod's cni-args (ovs-cni's "OvnPort")."""
+    if not isinstance(value, dict):
+        return None
+    if any_case:
+        return next((item for key, item in value.items() if key.lower() == name.lower()), None)
+    return value.get(name)
 
 
 def apply_node_policy(conf: NetConf, policy: NodePolicy | None) -> NetConf:

@@ -92,3 +92,28 @@ def test_a_node_file_governs_socket_file_as_it_governs_ovsdb_socket():
     assert err.value.msg.startswith("socket_file 'unix:/run/elsewhere/db.sock' is not allowed on this node")
     assert applied(socket_file="/run/ovs/db.sock").ovsdb_socket == "unix:/run/ovs/db.sock"
     assert applied().ovsdb_socket == "unix:/run/ovs/db.sock"
+
+
+@pytest.mark.parametrize("spelling", ["OvnPort", "ovnport", "OVNPORT"])
+def test_a_pods_cni_args_are_read_in_any_case_as_ovs_cni_reads_them(spelling):
+    written = parsed(args={"cni": {spelling: "default_web", "MAC": "02:00:00:00:00:07"}})
+    assert written == parsed(args={"cni": {"ovnPort": "default_web", "mac": "02:00:00:00:00:07"}})
+    with pytest.raises(CNIError) as err:
+        parsed(args={"cni": {spelling: "default_web", "ovnPort": "default_db"}})
+    assert err.value.code == INVALID_NETCONF and "'args.cni' names ovnPort more than once" in err.value.msg
+
+
+@pytest.mark.parametrize("spelling", ["ovnPort", "OvnPort", "ovnport"])
+def test_a_node_file_governs_the_ovn_port_in_any_spelling(spelling):
+    node_file = {"settings": {}, "netconf": {"args.cni.ovnPort": ["default_web"]}}
+    node = parse_node_config(json.dumps(node_file).encode(), "/etc/node.json")
+    body = {"cniVersion": "1.0.0", "name": "net", "type": "cni-hwol"}
+
+    def applied(port: str) -> NetConf:
+        return apply_node_policy(parse_netconf(json.dumps({**body, "args": {"cni": {spelling: port}}}).encode()), node)
+
+    assert applied("default_web").cni_args.ovn_port == "default_web"
+    with pytest.raises(CNIError) as err:
+        applied("other-namespace_db")
+    assert err.value.code == INVALID_NETCONF
+    assert err.value.msg.startswith("args.cni.ovnPort 'other-namespace_db' is not allowed on this node")
