@@ -22,6 +22,8 @@ DEFAULT_STATE_DIR = "/var/lib/cni/cni-hwol"
 DEFAULT_SYSFS_ROOT = "/sys"
 DEFAULT_DEVICE_INFO_DIR = "/var/run/k8s.cni.cncf.io/devinfo"  # the NPWG Device Information spec's root
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# sriov-cni's levels are panic, error, warning, info, debug: its "panic" logs less than "error".
+LOG_LEVEL_ALIASES = {"panic": "error"}
 MAX_STDIN_BYTES = 1 << 20  # a real netconf is a few KiB; refuse anything absurd
 
 PCI_ADDRESS = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
@@ -60,6 +62,7 @@ class NetConf:
     cni_args: PodArgs = field(default_factory=lambda: PodArgs())  # Multus' args.cni: the pod's cni-args
     vf_settings: dict[str, Any] = field(default_factory=dict)  # spoofchk, trust, link_state: set through the PF
     tx_rate: dict[str, int] = field(default_factory=dict)  # tx_share, tx_max (bytes/s) of the VF's devlink port
+    unsupported: tuple[str, ...] = ()  # keys asking for what cni-hwol cannot do: ADD refuses them
     raw: bytes = b""  # passed unchanged to the IPAM plugin
 
 
@@ -199,6 +202,43 @@ def _validate_trunk(value: Any) -> tuple[int, ...]:
                 raise _bad(f"{where}.minID {low} is above its maxID {high}")
             ids.update(range(low, high + 1))
     return tuple(sorted(ids))
+
+
+def _vf_vlan_refusals(conf: dict, vlan: int | None) -> tuple[str, ...]:
+    """sriov-cni's VF VLAN keys beyond the id, where they ask for what cni-hwol cannot do.
+
+    Their neutral values pass (the sriov-network-operator writes "vlanQoS": 0). The VLAN here is
+    the OVS port's tag (switchdev: the VF's frames reach OVS through its representor, not a VF
+    VLAN of the PF), which sets no 802.1p priority, tags 802.1Q only, and has its trunks in 'trunk'.
+    Only ADD refuses these: DEL and CHECK of an attachment made before must still work.
+    """
+    refusals = []
+    qos = conf.get("vlanQoS")
+    if qos is not None and (not isinstance(qos, int) or isinstance(qos, bool) or not 0 <= qos <= 7):
+        refusals.append(f"'vlanQoS' must be 0..7, got {json.dumps(qos)[:32]}")
+    elif qos:
+        refusals.append(f"'vlanQoS' {qos}: the VLAN is the OVS port's tag, which sets no 802.1p priority (only 0)")
+    proto = conf.get("vlanProto")
+    if proto is not None and (not isinstance(proto, str) or proto.lower() not in ("802.1q", "802.1ad")):
+        refusals.append(f'\'vlanProto\' must be "802.1q" or "802.1ad", got {json.dumps(proto)[:32]}')
+    elif isinstance(proto, str) and proto.lower() == "802.1ad" and vlan:
+        refusals.append(
+            "'vlanProto' 802.1ad: the VLAN is the OVS port's tag, which is 802.1Q "
+            "(an 802.1ad tag needs OVS's dot1q-tunnel, which cni-hwol does not configure)"
+        )
+    trunk = conf.get("vlan_trunk")
+    if trunk not in (None, ""):
+        refusals.append(
+            f"'vlan_trunk' {json.dumps(trunk)[:32]} (a VF trunk through the PF) does not apply in switchdev mode: "
+            'the OVS port carries trunks, \'trunk\': [{"id": N}, {"minID": A, "maxID": B}]'
+        )
+    return tuple(refusals)
+
+
+def refuse_unsupported(conf: NetConf) -> None:
+    """ADD's refusal of keys it cannot honour (see _vf_vlan_refusals)."""
+    if conf.unsupported:
+        raise _bad("; ".join(conf.unsupported))
 
 
 def _validate_bridges(value: Any, bridge: Any) -> tuple[str, ...]:
@@ -367,6 +407,9 @@ def parse_netconf(data: bytes) -> NetConf:
     vlan = _typed(conf, "vlan", int)
     if vlan is not None and not 0 <= vlan <= 4095:
         raise _bad(f"'vlan' {vlan} is outside 0..4095")
+    unsupported = _vf_vlan_refusals(conf, vlan)
+    if vlan == 0:
+        vlan = None  # sriov-cni's and accelerated-bridge-cni's "0 for disabled": no VLAN, as if absent
     mac = _typed(conf, "mac", str)
     device_id = _typed(conf, "deviceID", str)
     ipam = _typed(conf, "ipam", dict, {})
@@ -375,8 +418,9 @@ def parse_netconf(data: bytes) -> NetConf:
     if ipam and not re.fullmatch(r"[A-Za-z0-9_.\-]+", ipam["type"]):
         raise _bad(f"'ipam.type' {ipam['type'][:64]!r} is not a plugin name")
     log_level = _typed(conf, "logLevel", str, "info").lower()
+    log_level = LOG_LEVEL_ALIASES.get(log_level, log_level)
     if log_level not in LOG_LEVELS:
-        raise _bad(f"'logLevel' must be one of {', '.join(LOG_LEVELS)}")
+        raise _bad(f"'logLevel' must be one of {', '.join((*LOG_LEVELS, *LOG_LEVEL_ALIASES))}")
     log_file = _typed(conf, "logFile", str)
 
     return NetConf(
@@ -407,6 +451,7 @@ def parse_netconf(data: bytes) -> NetConf:
         cni_args=_pod_args(conf),
         vf_settings=_vf_settings(conf),
         tx_rate=_tx_rate(conf),
+        unsupported=unsupported,
         raw=data,
     )
 

@@ -44,6 +44,8 @@ class Key:
     field: str | None = None  # the NetConf attribute a node setting replaces; None: no node setting
     paths: bool = False  # values are absolute paths: an allowed entry ending in "/" covers what is below it
     strict: Rule = NEVER  # the rule when the node file names no rule for this key
+    unset: tuple[Any, ...] = ()  # values that ask for nothing, as if the key were absent
+    harmless: tuple[Any, ...] = ()  # values any netconf may ask for: they give the pod nothing
 
 
 GOVERNED: tuple[Key, ...] = (
@@ -54,13 +56,14 @@ GOVERNED: tuple[Key, ...] = (
     Key("deviceInfoDir", "device_info_dir", paths=True),  # root writes runtimeConfig.CNIDeviceInfoFile below it
     Key("logLevel", "log_level"),
     Key("bridge", "bridge"),  # another bridge is another network (br-ex)
-    Key("vlan", "vlan"),  # another tag is another tenant's segment
+    Key("vlan", "vlan", unset=(0,)),  # another tag is another tenant's segment; 0 is sriov-cni's "no VLAN"
     Key("ipam.dataDir", paths=True),  # host-local, run as root, creates directories and files there
     # A pod's cni-args: its own OVN port name claims another pod's port (and its traffic).
     # args.cni.mac is not here: like mac and runtimeConfig.mac it is the pod's own address.
     Key("args.cni.ovnPort"),
     Key("args.cni.externalIDs"),  # iface-id and friends, the same claim by another name
-    Key("trust"),  # a trusted VF may go promiscuous and change its MAC: it sees others' traffic
+    # A trusted VF may go promiscuous and change its MAC: it sees others' traffic. "off" takes that away.
+    Key("trust", harmless=("off",)),
 )
 
 
@@ -132,6 +135,8 @@ def permits(policy: NodePolicy, key: Key, value: Any) -> bool:
     """May a netconf ask for this value? The node's own value is always allowed."""
     if key.field and value == policy.node_value(key):
         return True
+    if value in key.harmless:
+        return True
     rule = policy.rule(key)
     if rule == ANY:
         return True
@@ -152,14 +157,16 @@ def permits(policy: NodePolicy, key: Key, value: Any) -> bool:
     return False
 
 
-def _asked(raw: dict[str, Any], name: str) -> tuple[bool, Any]:
-    """Whether the netconf names this (dotted) key, and with what value; null and "" name nothing."""
+def _asked(raw: dict[str, Any], key: Key) -> tuple[bool, Any]:
+    """Whether the netconf names this (dotted) key, and with what value; null, "" and the key's unset values
+    name nothing."""
     value: Any = raw
-    for part in name.split("."):
+    for part in key.name.split("."):
         if not isinstance(value, dict) or part not in value:
             return False, None
         value = value[part]
-    return value not in (None, ""), value
+    unset = any(value == v and type(value) is type(v) for v in (None, "", *key.unset))
+    return not unset, value
 
 
 def apply_node_policy(conf: NetConf, policy: NodePolicy | None) -> NetConf:
@@ -169,7 +176,7 @@ def apply_node_policy(conf: NetConf, policy: NodePolicy | None) -> NetConf:
     raw = json.loads(conf.raw) if conf.raw else {}
     changes: dict[str, Any] = {}
     for key in policy.keys:
-        asked, value = _asked(raw, key.name)
+        asked, value = _asked(raw, key)
         if key.field:
             value = getattr(conf, key.field)  # as parsed: normalized and type-checked
         if not asked:
