@@ -259,15 +259,26 @@ def _validate_bridges(value: Any, bridge: Any) -> tuple[str, ...]:
 
 
 def _port_options(conf: dict) -> dict[str, Any]:
-    """trunk, ofport_request and bridges: the OVS port as ovs-cni users configure it."""
+    """trunk and ofport_request: the OVS port as ovs-cni users configure it."""
     ofport_request = _typed(conf, "ofport_request", int)
     if ofport_request is not None and not 1 <= ofport_request <= 65279:
         raise _bad(f"'ofport_request' {ofport_request} is outside 1..65279 (OVS's range)")
     return {
         "trunk": _validate_trunk(conf.get("trunk")),
         "ofport_request": ofport_request,
-        "bridges": _validate_bridges(conf.get("bridges"), conf.get("bridge", DEFAULT_BRIDGE)),
     }
+
+
+def _bridge_choice(conf: dict) -> dict[str, Any]:
+    """bridge and bridges. accelerated-bridge-cni's "bridge": "br1,br2" (the listed bridge holding
+    the VF's uplink) is "bridge": "auto" with those "bridges"."""
+    bridge = _typed(conf, "bridge", str, DEFAULT_BRIDGE)
+    if "," not in bridge:
+        return {"bridge": _validate_bridge(bridge), "bridges": _validate_bridges(conf.get("bridges"), bridge)}
+    if "bridges" in conf:
+        raise _bad("'bridge' lists bridges (accelerated-bridge-cni's shape) and 'bridges' is given too: give one")
+    names = [name.strip() for name in bridge.split(",")]
+    return {"bridge": AUTO_BRIDGE, "bridges": _validate_bridges(names, AUTO_BRIDGE)}
 
 
 def _pod_args(conf: dict) -> PodArgs:
@@ -427,7 +438,6 @@ def parse_netconf(data: bytes) -> NetConf:
         cni_version=version,
         name=name,
         plugin_type=_typed(conf, "type", str, ""),
-        bridge=_validate_bridge(_typed(conf, "bridge", str, DEFAULT_BRIDGE)),
         ovsdb_socket=validate_ovsdb_socket(_typed(conf, "ovsdbSocket", str, DEFAULT_OVSDB_SOCKET)),
         device_id=normalize_pci_address(device_id, "netconf") if device_id else None,
         mtu=mtu,
@@ -446,6 +456,7 @@ def parse_netconf(data: bytes) -> NetConf:
         prev_result=_typed(conf, "prevResult", dict),
         runtime_config=_typed(conf, "runtimeConfig", dict, {}),
         valid_attachments=_validate_valid_attachments(conf.get("cni.dev/valid-attachments")),
+        **_bridge_choice(conf),
         **_port_options(conf),
         readiness=_readiness(conf),
         cni_args=_pod_args(conf),

@@ -112,3 +112,42 @@ def test_vf_vlan_keys_cni_hwol_cannot_honour_are_refused_by_add_and_del_still_su
     assert [link["ifname"] for link in json.loads(node.pod_sh(pod, "ip -j link show"))] == ["lo"]
     assert node.exec_plugin("DEL", conf, pod)[:2] == (0, None)
     assert node.snapshot() == before
+
+
+def test_an_accelerated_bridge_cni_netconf_with_a_bridge_list_joins_the_listed_bridge_of_the_uplink(node):
+    """accelerated-bridge-cni's "bridge": "br1,br2" is the listed bridge holding the VF's uplink
+    ("bridge": "auto" with "bridges" here); its vlan, trunk and mtu mean what they meant there."""
+    node.ovs.add_bridge("br-other")
+    node.ovs.add_bridge("br-pf1")
+    node.ovs.vsctl("add-port", "br-pf1", "enp3s0f1np1")
+    vf = node.vf(1, 0)
+    conf = {
+        "cniVersion": "1.0.0",
+        "name": "some-net",
+        "type": "cni-hwol",
+        "deviceID": vf.pci,
+        "bridge": "br-other, br-pf1",
+        "vlan": 100,
+        "trunk": [{"id": 42}, {"minID": 1000, "maxID": 1001}],
+        "setUplinkVlan": True,  # OVS's uplink port carries every VLAN unless its trunks say otherwise
+        "mtu": 1400,
+        "debug": True,
+        "ipam": {"type": "host-local", "subnet": "10.56.217.0/24", "dataDir": str(node.ipam_dir)},
+        **{k: v for k, v in node.plugin_conf().items() if k in ("ovsdbSocket", "stateDir", "sysfsRoot", "logFile")},
+    }
+    pod = node.create_pod("ab")
+    before = {**node.snapshot(), "br-other": node.ovs.ports("br-other"), "br-pf1": node.ovs.ports("br-pf1")}
+
+    status, result, stderr = node.exec_plugin("ADD", conf, pod)
+    assert status == 0, (result, stderr)
+    assert (node.ovs.ports("br-other"), node.ovs.ports("br-pf1")) == ([], sorted(["enp3s0f1np1", vf.rep_name]))
+    assert vlan_columns(node, vf.rep_name) == (100, [42, 1000, 1001], "native-untagged")
+    assert result["ips"] == [{"address": "10.56.217.2/24", "gateway": "10.56.217.1", "interface": 1}]
+    link = node.pod_link(pod)
+    assert (link["mtu"], [a["local"] for a in link["addr_info"] if a["family"] == "inet"]) == (1400, ["10.56.217.2"])
+
+    assert node.exec_plugin("CHECK", {**conf, "prevResult": result}, pod)[0] == 0
+    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+    assert node.exec_plugin("DEL", conf, pod)[0] == 0
+    after = {**node.snapshot(), "br-other": node.ovs.ports("br-other"), "br-pf1": node.ovs.ports("br-pf1")}
+    assert after == before

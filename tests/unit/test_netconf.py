@@ -165,3 +165,11 @@ def test_sriov_cni_neutral_values_parse_as_if_absent():
 def test_vf_vlan_keys_that_cannot_be_honoured_are_kept_for_add_to_refuse(keys, refusal):
     parsed = parse_netconf(conf(**keys))  # DEL and CHECK still parse it
     assert len(parsed.unsupported) == 1 and parsed.unsupported[0].startswith(refusal), parsed.unsupported
+
+
+def test_accelerated_bridge_cni_bridge_lists_choose_among_them_by_the_uplink():
+    listed = parse_netconf(conf(bridge="br-a, br-b"))
+    assert (listed.bridge, listed.bridges) == ("auto", ("br-a", "br-b"))
+    with pytest.raises(CNIError) as caught:
+        parse_netconf(conf(bridge="br-a,br-b", bridges=["br-c"]))
+    assert caught.value.code == INVALID_NETCONF and "'bridges' is given too" in caught.value.msg
