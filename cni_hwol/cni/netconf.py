@@ -235,8 +235,18 @@ def _vf_vlan_refusals(conf: dict, vlan: int | None) -> tuple[str, ...]:
     return tuple(refusals)
 
 
+def _interface_type_refusal(conf: dict) -> tuple[str, ...]:
+    """ovs-cni's interface_type (the sriov-network-operator's OVSNetwork NADs carry it): the
+    Interface row's type. The representor is a kernel netdev, a "system" port; "dpdk" (OVS-DPDK
+    taking the representor through dpdk-devargs) is another datapath cni-hwol does not drive."""
+    kind = conf.get("interface_type")
+    if kind in (None, "", "system"):
+        return ()
+    return (f"'interface_type' {json.dumps(kind)[:32]}: cni-hwol adds the representor as a system (kernel) port only",)
+
+
 def refuse_unsupported(conf: NetConf) -> None:
-    """ADD's refusal of keys it cannot honour (see _vf_vlan_refusals)."""
+    """ADD's refusal of keys it cannot honour (see _vf_vlan_refusals, _interface_type_refusal)."""
     if conf.unsupported:
         raise _bad("; ".join(conf.unsupported))
 
@@ -418,7 +428,7 @@ def parse_netconf(data: bytes) -> NetConf:
     vlan = _typed(conf, "vlan", int)
     if vlan is not None and not 0 <= vlan <= 4095:
         raise _bad(f"'vlan' {vlan} is outside 0..4095")
-    unsupported = _vf_vlan_refusals(conf, vlan)
+    unsupported = _vf_vlan_refusals(conf, vlan) + _interface_type_refusal(conf)
     if vlan == 0:
         vlan = None  # sriov-cni's and accelerated-bridge-cni's "0 for disabled": no VLAN, as if absent
     mac = _typed(conf, "mac", str)

@@ -175,7 +175,7 @@ def _configure_pod_link(pod: Netlink, netns_fd: int, ifname: str, device_id: str
 
 def cmd_add(inv: Invocation) -> dict:
     env, conf, store, key = inv.env, inv.conf, inv.store, inv.key
-    refuse_unsupported(conf)  # sriov-cni's vlanQoS, vlanProto 802.1ad, vlan_trunk: nothing here does them
+    refuse_unsupported(conf)  # vlanQoS, vlanProto 802.1ad, vlan_trunk, interface_type dpdk: nothing here does them
     device_id = resolve_device_id(conf, env)
     requested_mac = resolve_mac(conf, env)
     resolve_ovn_port(conf, env)  # a bad OvnPort is refused before anything changes

@@ -3,8 +3,9 @@
 The operator writes every key of a NetworkAttachmentDefinition, at its neutral value where the
 SriovNetwork says nothing: "vlan": 0 (sriov-cni's "no VLAN"), "vlanQoS": 0, "ipam": {}. Such a
 netconf attaches as if those keys were absent, with or without a strict node file. The VF VLAN
-keys cni-hwol cannot honour in switchdev mode are refused by ADD, naming the key, while DEL of
-the same netconf still succeeds (an attachment made before the refusal existed must come off).
+keys cni-hwol cannot honour in switchdev mode (and an OVSNetwork NAD's "interface_type": "dpdk")
+are refused by ADD, naming the key, while DEL of the same netconf still succeeds (an attachment
+made before the refusal existed must come off).
 """
 
 from __future__ import annotations
@@ -96,10 +97,11 @@ def test_an_operator_generated_nad_attaches_as_if_its_neutral_keys_were_absent(n
         ({"vlan": 1000, "vlanQoS": 4}, "'vlanQoS' 4"),
         ({"vlan": 1000, "vlanProto": "802.1ad"}, "'vlanProto' 802.1ad"),
         ({"vlan_trunk": "2,4,10-20"}, "'vlan_trunk'"),
+        ({"interface_type": "dpdk"}, "'interface_type' \"dpdk\""),  # the operator's OVSNetwork NADs
     ],
-    ids=["vlanQoS", "vlanProto-802.1ad", "vlan_trunk"],
+    ids=["vlanQoS", "vlanProto-802.1ad", "vlan_trunk", "interface_type-dpdk"],
 )
-def test_vf_vlan_keys_cni_hwol_cannot_honour_are_refused_by_add_and_del_still_succeeds(node, keys, named):
+def test_keys_cni_hwol_cannot_honour_are_refused_by_add_and_del_still_succeeds(node, keys, named):
     vf = node.vf(0, 1)
     conf = operator_nad(node, vf, **keys)
     pod = node.create_pod("vq")

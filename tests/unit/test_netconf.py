@@ -144,7 +144,9 @@ def test_external_id_templates_are_filled_from_cni_args():
 
 def test_sriov_cni_neutral_values_parse_as_if_absent():
     """The sriov-network-operator's defaults ("vlan": 0 is sriov-cni's "no VLAN") ask for nothing."""
-    neutral = parse_netconf(conf(vlan=0, vlanQoS=0, vlanProto="802.1Q", vlan_trunk="", ipam={}, logLevel="panic"))
+    neutral = parse_netconf(
+        conf(vlan=0, vlanQoS=0, vlanProto="802.1Q", vlan_trunk="", interface_type="system", ipam={}, logLevel="panic")
+    )
     plain = parse_netconf(conf(logLevel="error"))
     assert (neutral.vlan, neutral.unsupported, neutral.ipam, neutral.log_level) == (None, (), {}, "error")
     assert (plain.vlan, plain.unsupported, plain.ipam, plain.log_level) == (None, (), {}, "error")
@@ -160,6 +162,7 @@ def test_sriov_cni_neutral_values_parse_as_if_absent():
         ({"vlan": 10, "vlanProto": "802.1ad"}, "'vlanProto' 802.1ad:"),
         ({"vlanProto": "qinq"}, '\'vlanProto\' must be "802.1q" or "802.1ad"'),
         ({"vlan_trunk": "2,4,10-20"}, "'vlan_trunk' \"2,4,10-20\" (a VF trunk through the PF)"),
+        ({"interface_type": "dpdk"}, "'interface_type' \"dpdk\": cni-hwol adds the representor as a system"),
     ],
 )
 def test_vf_vlan_keys_that_cannot_be_honoured_are_kept_for_add_to_refuse(keys, refusal):
