@@ -44,6 +44,8 @@ class Key:
     field: str | None = None  # the NetConf attribute a node setting replaces; None: no node setting
     paths: bool = False  # values are absolute paths: an allowed entry ending in "/" covers what is below it
     strict: Rule = NEVER  # the rule when the node file names no rule for this key
+    unset: tuple[Any, ...] = ()  # values that ask for nothing, as if the key were absent
+    harmless: tuple[Any, ...] = ()  # values any netconf may ask for: they give the pod nothing
 
 
 GOVERNED: tuple[Key, ...] = (
@@ -54,13 +56,14 @@ GOVERNED: tuple[Key, ...] = (
     Key("deviceInfoDir", "device_info_dir", paths=True),  # root writes runtimeConfig.CNIDeviceInfoFile below it
     Key("logLevel", "log_level"),
     Key("bridge", "bridge"),  # another bridge is another network (br-ex)
-    Key("vlan", "vlan"),  # another tag is another tenant's segment
+    Key("vlan", "vlan", unset=(0,)),  # another tag is another tenant's segment; 0 is sriov-cni's "no VLAN"
     Key("ipam.dataDir", paths=True),  # host-local, run as root, creates directories and files there
     # A pod's cni-args: its own OVN port name claims another pod's port (and its traffic).
     # args.cni.mac is not here: like mac and runtimeConfig.mac it is the pod's own address.
     Key("args.cni.ovnPort"),
     Key("args.cni.externalIDs"),  # iface-id and friends, the same claim by another name
-    Key("trust"),  # a trusted VF may go promiscuous and change its MAC: it sees others' traffic
+    # A trusted VF may go promiscuous and change its MAC: it sees others' traffic. "off" takes that away.
+    Key("trust", harmless=("off",)),
 )
 # The spellings a netconf may ask for a key by: ovs-cni's socket_file is ovsdbSocket.
 SPELLINGS: dict[str, tuple[str, ...]] = {"ovsdbSocket": ("ovsdbSocket", "socket_file")}
@@ -134,6 +137,8 @@ def permits(policy: NodePolicy, key: Key, value: Any) -> bool:
     """May a netconf ask for this value? The node's own value is always allowed."""
     if key.field and value == policy.node_value(key):
         return True
+    if value in key.harmless:
+        return True
     rule = policy.rule(key)
     if rule == ANY:
         return True
@@ -155,13 +160,14 @@ def permits(policy: NodePolicy, key: Key, value: Any) -> bool:
 
 
 def _asked(raw: dict[str, Any], key: Key) -> tuple[str, Any] | None:
-    """The spelling and value this (dotted) key is asked for by in the netconf; null and "" name nothing."""
+    """The spelling and value this (dotted) key is asked for by in the netconf; null, "" and the key's
+    unset values name nothing."""
     for name in SPELLINGS.get(key.name, (key.name,)):
         value: Any = raw
         parts = name.split(".")
         for depth, part in enumerate(parts):
             value = _member(value, part, any_case=parts[:2] == ["args", "cni"] and depth == 2)
-        if value not in (None, ""):
+        if not any(value == v and type(value) is type(v) for v in (None, "", *key.unset)):
             return name, value
     return None
 

@@ -72,7 +72,7 @@ def test_a_documented_ovs_cni_netconf_runs_as_written(node, case):
 @pytest.mark.parametrize(
     "keys, named",
     [
-        ({"interface_type": "dpdk"}, "'interface_type' 'dpdk'"),
+        ({"interface_type": "dpdk"}, "'interface_type' \"dpdk\""),
         ({"configuration_path": "/etc/cni/net.d/ovs.d/ovs.conf"}, "'configuration_path'"),
         ({"socket_file": "ssl:127.0.0.1:6640"}, "socket_file 'ssl:127.0.0.1:6640'"),
     ],
