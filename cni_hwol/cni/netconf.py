@@ -22,6 +22,8 @@ DEFAULT_STATE_DIR = "/var/lib/cni/cni-hwol"
 DEFAULT_SYSFS_ROOT = "/sys"
 DEFAULT_DEVICE_INFO_DIR = "/var/run/k8s.cni.cncf.io/devinfo"  # the NPWG Device Information spec's root
 LOG_LEVELS = ("debug", "info", "warning", "error")
+# sriov-cni's levels are panic, error, warning, info, debug: its "panic" logs less than "error".
+LOG_LEVEL_ALIASES = {"panic": "error"}
 MAX_STDIN_BYTES = 1 << 20  # a real netconf is a few KiB; refuse anything absurd
 
 PCI_ADDRESS = re.compile(r"[0-9a-f]{4}:[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]")
@@ -60,6 +62,7 @@ class NetConf:
     cni_args: PodArgs = field(default_factory=lambda: PodArgs())  # Multus' args.cni: the pod's cni-args
     vf_settings: dict[str, Any] = field(default_factory=dict)  # spoofchk, trust, link_state: set through the PF
     tx_rate: dict[str, int] = field(default_factory=dict)  # tx_share, tx_max (bytes/s) of the VF's devlink port
+    unsupported: tuple[str, ...] = ()  # keys asking for what cni-hwol cannot do: ADD refuses them
     raw: bytes = b""  # passed unchanged to the IPAM plugin
 
 
@@ -126,7 +129,7 @@ def _validate_bridge(bridge: str) -> str:
     return bridge
 
 
-def validate_ovsdb_socket(socket: str) -> str:
+def validate_ovsdb_socket(socket: str, key: str = "ovsdbSocket") -> str:
     kind, _, rest = socket.partition(":")
     if kind == "unix" and rest.startswith("/"):
         return socket
@@ -134,7 +137,47 @@ def validate_ovsdb_socket(socket: str) -> str:
         host, _, port = rest.rpartition(":")
         if host and port.isdigit() and 0 < int(port) < 65536:
             return socket
-    raise _bad(f"ovsdbSocket {socket[:80]!r} must be unix:/absolute/path or tcp:host:port")
+    if kind == "ssl":
+        raise _bad(f"{key} {socket[:80]!r}: cni-hwol's OVSDB client speaks no SSL; use unix:/path or tcp:host:port")
+    raise _bad(f"{key} {socket[:80]!r} must be unix:/absolute/path or tcp:host:port")
+
+
+# ovs-cni's Go netconf reads 0 and "" as "not set"; these keys mean the same here.
+OVS_CNI_UNSET_ZERO = ("mtu", "ofport_request", "link_state_check_retries", "link_state_check_interval")
+OVS_CNI_UNSET_EMPTY = ("bridge", "socket_file", "interface_type", "configuration_path")
+
+
+def _drop_ovs_cni_unset(conf: dict) -> dict:
+    """The netconf without the keys ovs-cni would read as unset, so they get this plugin's defaults."""
+
+    def unset(key: str, value: Any) -> bool:
+        zero = value == 0 and type(value) is int  # a JSON false is not ovs-cni's 0
+        return (key in OVS_CNI_UNSET_ZERO and zero) or (key in OVS_CNI_UNSET_EMPTY and value == "")
+
+    return {key: value for key, value in conf.items() if not unset(key, value)}
+
+
+def _ovsdb_socket(conf: dict) -> str:
+    """ovsdbSocket, or ovs-cni's spelling socket_file, where a path without a kind is a unix socket."""
+    ours = _typed(conf, "ovsdbSocket", str)
+    theirs = _typed(conf, "socket_file", str)
+    if theirs is not None:
+        if theirs.startswith("/"):
+            theirs = f"unix:{theirs}"
+        theirs = validate_ovsdb_socket(theirs, "socket_file")
+    if ours is not None and theirs is not None and validate_ovsdb_socket(ours) != theirs:
+        raise _bad(f"'ovsdbSocket' {ours[:80]!r} and ovs-cni's 'socket_file' {theirs[:80]!r} name different OVSDBs")
+    return validate_ovsdb_socket(ours or theirs or DEFAULT_OVSDB_SOCKET)
+
+
+def _configuration_path_refusal(conf: dict) -> tuple[str, ...]:
+    """ovs-cni's flat file of node settings: refused rather than ignored (ADD only, as unsupported)."""
+    if conf.get("configuration_path") is None:
+        return ()
+    return (
+        "'configuration_path': cni-hwol reads no file a netconf names; the node's OVSDB socket and "
+        "defaults are in its node file (/etc/cni/cni-hwol/node.json, 'settings')",
+    )
 
 
 def _validate_external_ids(value: Any, where: str = "externalIDs") -> dict[str, str]:
@@ -211,6 +254,54 @@ def _validate_trunk(value: Any) -> tuple[int, ...]:
     return tuple(sorted(ids))
 
 
+def _vf_vlan_refusals(conf: dict, vlan: int | None) -> tuple[str, ...]:
+    """sriov-cni's VF VLAN keys beyond the id, where they ask for what cni-hwol cannot do.
+
+    Their neutral values pass (the sriov-network-operator writes "vlanQoS": 0). The VLAN here is
+    the OVS port's tag (switchdev: the VF's frames reach OVS through its representor, not a VF
+    VLAN of the PF), which sets no 802.1p priority, tags 802.1Q only, and has its trunks in 'trunk'.
+    Only ADD refuses these: DEL and CHECK of an attachment made before must still work.
+    """
+    refusals = []
+    qos = conf.get("vlanQoS")
+    if qos is not None and (not isinstance(qos, int) or isinstance(qos, bool) or not 0 <= qos <= 7):
+        refusals.append(f"'vlanQoS' must be 0..7, got {json.dumps(qos)[:32]}")
+    elif qos:
+        refusals.append(f"'vlanQoS' {qos}: the VLAN is the OVS port's tag, which sets no 802.1p priority (only 0)")
+    proto = conf.get("vlanProto")
+    if proto is not None and (not isinstance(proto, str) or proto.lower() not in ("802.1q", "802.1ad")):
+        refusals.append(f'\'vlanProto\' must be "802.1q" or "802.1ad", got {json.dumps(proto)[:32]}')
+    elif isinstance(proto, str) and proto.lower() == "802.1ad" and vlan:
+        refusals.append(
+            "'vlanProto' 802.1ad: the VLAN is the OVS port's tag, which is 802.1Q "
+            "(an 802.1ad tag needs OVS's dot1q-tunnel, which cni-hwol does not configure)"
+        )
+    trunk = conf.get("vlan_trunk")
+    if trunk not in (None, ""):
+        refusals.append(
+            f"'vlan_trunk' {json.dumps(trunk)[:32]} (a VF trunk through the PF) does not apply in switchdev mode: "
+            'the OVS port carries trunks, \'trunk\': [{"id": N}, {"minID": A, "maxID": B}]'
+        )
+    return tuple(refusals)
+
+
+def _interface_type_refusal(conf: dict) -> tuple[str, ...]:
+    """ovs-cni's interface_type (the sriov-network-operator's OVSNetwork NADs carry it): the
+    Interface row's type. The representor is a kernel netdev, a "system" port; "dpdk" (OVS-DPDK
+    taking the representor through dpdk-devargs) is another datapath cni-hwol does not drive."""
+    kind = conf.get("interface_type")
+    if kind in (None, "", "system"):
+        return ()
+    return (f"'interface_type' {json.dumps(kind)[:32]}: cni-hwol adds the representor as a system (kernel) port only",)
+
+
+def refuse_unsupported(conf: NetConf) -> None:
+    """ADD's refusal of keys it cannot honour (see _vf_vlan_refusals, _interface_type_refusal,
+    _configuration_path_refusal)."""
+    if conf.unsupported:
+        raise _bad("; ".join(conf.unsupported))
+
+
 def _validate_bridges(value: Any, bridge: Any) -> tuple[str, ...]:
     if value is None:
         return ()
@@ -229,15 +320,26 @@ def _validate_bridges(value: Any, bridge: Any) -> tuple[str, ...]:
 
 
 def _port_options(conf: dict) -> dict[str, Any]:
-    """trunk, ofport_request and bridges: the OVS port as ovs-cni users configure it."""
+    """trunk and ofport_request: the OVS port as ovs-cni users configure it."""
     ofport_request = _typed(conf, "ofport_request", int)
     if ofport_request is not None and not 1 <= ofport_request <= 65279:
         raise _bad(f"'ofport_request' {ofport_request} is outside 1..65279 (OVS's range)")
     return {
         "trunk": _validate_trunk(conf.get("trunk")),
         "ofport_request": ofport_request,
-        "bridges": _validate_bridges(conf.get("bridges"), conf.get("bridge", DEFAULT_BRIDGE)),
     }
+
+
+def _bridge_choice(conf: dict) -> dict[str, Any]:
+    """bridge and bridges. accelerated-bridge-cni's "bridge": "br1,br2" (the listed bridge holding
+    the VF's uplink) is "bridge": "auto" with those "bridges"."""
+    bridge = _typed(conf, "bridge", str, DEFAULT_BRIDGE)
+    if "," not in bridge:
+        return {"bridge": _validate_bridge(bridge), "bridges": _validate_bridges(conf.get("bridges"), bridge)}
+    if "bridges" in conf:
+        raise _bad("'bridge' lists bridges (accelerated-bridge-cni's shape) and 'bridges' is given too: give one")
+    names = [name.strip() for name in bridge.split(",")]
+    return {"bridge": AUTO_BRIDGE, "bridges": _validate_bridges(names, AUTO_BRIDGE)}
 
 
 def _pod_args(conf: dict) -> PodArgs:
@@ -252,15 +354,23 @@ def _pod_args(conf: dict) -> PodArgs:
         return PodArgs()
     if not isinstance(cni, dict):
         raise _bad(f"'args.cni' must be an object, got {type(cni).__name__}")
-    for key in ("mac", "ovnPort"):
-        if cni.get(key) is not None and not isinstance(cni[key], str):
-            raise _bad(f"'args.cni.{key}' must be a str, got {type(cni[key]).__name__}")
-    mac, ovn_port = cni.get("mac"), cni.get("ovnPort")
+    mac, ovn_port = _cni_arg(cni, "mac"), _cni_arg(cni, "ovnPort")
     return PodArgs(
         mac=normalize_mac(mac, "args.cni.mac") if mac else None,
         ovn_port=validate_ovn_port(ovn_port, "args.cni.ovnPort") if ovn_port else None,
         external_ids=_validate_external_ids(cni.get("externalIDs"), "args.cni.externalIDs"),
     )
+
+
+def _cni_arg(cni: dict, key: str) -> str | None:
+    """args.cni's string for key in any case, as ovs-cni reads cni-args ("OvnPort", "ovnport")."""
+    spellings = sorted(name for name in cni if name.lower() == key.lower())
+    if len(spellings) > 1:
+        raise _bad(f"'args.cni' names {key} more than once: {', '.join(spellings)}")
+    value = cni[spellings[0]] if spellings else None
+    if value is not None and not isinstance(value, str):
+        raise _bad(f"'args.cni.{spellings[0]}' must be a str, got {type(value).__name__}")
+    return value
 
 
 def _bounded_int(conf: dict, key: str, low: int, high: int, default: int) -> int:
@@ -362,7 +472,7 @@ def decode_stdin(data: bytes) -> dict[str, Any]:
 
 
 def parse_netconf(data: bytes) -> NetConf:
-    conf = decode_stdin(data)
+    conf = _drop_ovs_cni_unset(decode_stdin(data))
     version = _typed(conf, "cniVersion", str, "")
     if not version:
         raise _bad("'cniVersion' is missing")
@@ -377,6 +487,9 @@ def parse_netconf(data: bytes) -> NetConf:
     vlan = _typed(conf, "vlan", int)
     if vlan is not None and not 0 <= vlan <= 4095:
         raise _bad(f"'vlan' {vlan} is outside 0..4095")
+    unsupported = _vf_vlan_refusals(conf, vlan) + _interface_type_refusal(conf) + _configuration_path_refusal(conf)
+    if vlan == 0:
+        vlan = None  # sriov-cni's and accelerated-bridge-cni's "0 for disabled": no VLAN, as if absent
     mac = _typed(conf, "mac", str)
     device_id = _typed(conf, "deviceID", str)
     ipam = _typed(conf, "ipam", dict, {})
@@ -385,16 +498,16 @@ def parse_netconf(data: bytes) -> NetConf:
     if ipam and not re.fullmatch(r"[A-Za-z0-9_.\-]+", ipam["type"]):
         raise _bad(f"'ipam.type' {ipam['type'][:64]!r} is not a plugin name")
     log_level = _typed(conf, "logLevel", str, "info").lower()
+    log_level = LOG_LEVEL_ALIASES.get(log_level, log_level)
     if log_level not in LOG_LEVELS:
-        raise _bad(f"'logLevel' must be one of {', '.join(LOG_LEVELS)}")
+        raise _bad(f"'logLevel' must be one of {', '.join((*LOG_LEVELS, *LOG_LEVEL_ALIASES))}")
     log_file = _typed(conf, "logFile", str)
 
     return NetConf(
         cni_version=version,
         name=name,
         plugin_type=_typed(conf, "type", str, ""),
-        bridge=_validate_bridge(_typed(conf, "bridge", str, DEFAULT_BRIDGE)),
-        ovsdb_socket=validate_ovsdb_socket(_typed(conf, "ovsdbSocket", str, DEFAULT_OVSDB_SOCKET)),
+        ovsdb_socket=_ovsdb_socket(conf),
         device_id=normalize_pci_address(device_id, "netconf") if device_id else None,
         mtu=mtu,
         mac=normalize_mac(mac, "netconf") if mac else None,
@@ -412,11 +525,13 @@ def parse_netconf(data: bytes) -> NetConf:
         prev_result=_typed(conf, "prevResult", dict),
         runtime_config=_typed(conf, "runtimeConfig", dict, {}),
         valid_attachments=_validate_valid_attachments(conf),
+        **_bridge_choice(conf),
         **_port_options(conf),
         readiness=_readiness(conf),
         cni_args=_pod_args(conf),
         vf_settings=_vf_settings(conf),
         tx_rate=_tx_rate(conf),
+        unsupported=unsupported,
         raw=data,
     )
 

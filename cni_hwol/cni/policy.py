@@ -44,6 +44,8 @@ class Key:
     field: str | None = None  # the NetConf attribute a node setting replaces; None: no node setting
     paths: bool = False  # values are absolute paths: an allowed entry ending in "/" covers what is below it
     strict: Rule = NEVER  # the rule when the node file names no rule for this key
+    unset: tuple[Any, ...] = ()  # values that ask for nothing, as if the key were absent
+    harmless: tuple[Any, ...] = ()  # values any netconf may ask for: they give the pod nothing
 
 
 GOVERNED: tuple[Key, ...] = (
@@ -54,14 +56,17 @@ GOVERNED: tuple[Key, ...] = (
     Key("deviceInfoDir", "device_info_dir", paths=True),  # root writes runtimeConfig.CNIDeviceInfoFile below it
     Key("logLevel", "log_level"),
     Key("bridge", "bridge"),  # another bridge is another network (br-ex)
-    Key("vlan", "vlan"),  # another tag is another tenant's segment
+    Key("vlan", "vlan", unset=(0,)),  # another tag is another tenant's segment; 0 is sriov-cni's "no VLAN"
     Key("ipam.dataDir", paths=True),  # host-local, run as root, creates directories and files there
     # A pod's cni-args: its own OVN port name claims another pod's port (and its traffic).
     # args.cni.mac is not here: like mac and runtimeConfig.mac it is the pod's own address.
     Key("args.cni.ovnPort"),
     Key("args.cni.externalIDs"),  # iface-id and friends, the same claim by another name
-    Key("trust"),  # a trusted VF may go promiscuous and change its MAC: it sees others' traffic
+    # A trusted VF may go promiscuous and change its MAC: it sees others' traffic. "off" takes that away.
+    Key("trust", harmless=("off",)),
 )
+# The spellings a netconf may ask for a key by: ovs-cni's socket_file is ovsdbSocket.
+SPELLINGS: dict[str, tuple[str, ...]] = {"ovsdbSocket": ("ovsdbSocket", "socket_file")}
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,8 @@ def permits(policy: NodePolicy, key: Key, value: Any) -> bool:
     """May a netconf ask for this value? The node's own value is always allowed."""
     if key.field and value == policy.node_value(key):
         return True
+    if value in key.harmless:
+        return True
     rule = policy.rule(key)
     if rule == ANY:
         return True
@@ -152,14 +159,26 @@ def permits(policy: NodePolicy, key: Key, value: Any) -> bool:
     return False
 
 
-def _asked(raw: dict[str, Any], name: str) -> tuple[bool, Any]:
-    """Whether the netconf names this (dotted) key, and with what value; null and "" name nothing."""
-    value: Any = raw
-    for part in name.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return False, None
-        value = value[part]
-    return value not in (None, ""), value
+def _asked(raw: dict[str, Any], key: Key) -> tuple[str, Any] | None:
+    """The spelling and value this (dotted) key is asked for by in the netconf; null, "" and the key's
+    unset values name nothing."""
+    for name in SPELLINGS.get(key.name, (key.name,)):
+        value: Any = raw
+        parts = name.split(".")
+        for depth, part in enumerate(parts):
+            value = _member(value, part, any_case=parts[:2] == ["args", "cni"] and depth == 2)
+        if not any(value == v and type(value) is type(v) for v in (None, "", *key.unset)):
+            return name, value
+    return None
+
+
+def _member(value: Any, name: str, any_case: bool) -> Any:
+    """value[name]; in args.cni in any case, as the parser reads a pod's cni-args (ovs-cni's "OvnPort")."""
+    if not isinstance(value, dict):
+        return None
+    if any_case:
+        return next((item for key, item in value.items() if key.lower() == name.lower()), None)
+    return value.get(name)
 
 
 def apply_node_policy(conf: NetConf, policy: NodePolicy | None) -> NetConf:
@@ -169,20 +188,21 @@ def apply_node_policy(conf: NetConf, policy: NodePolicy | None) -> NetConf:
     raw = json.loads(conf.raw) if conf.raw else {}
     changes: dict[str, Any] = {}
     for key in policy.keys:
-        asked, value = _asked(raw, key.name)
-        if key.field:
-            value = getattr(conf, key.field)  # as parsed: normalized and type-checked
-        if not asked:
+        asked = _asked(raw, key)
+        if asked is None:
             if key.field:
                 changes[key.field] = policy.node_value(key)
             continue
+        spelling, value = asked
+        if key.field:
+            value = getattr(conf, key.field)  # as parsed: normalized and type-checked
         if not permits(policy, key, value):
             rule = policy.rule(key)
             allowed = "nothing else" if rule == NEVER else ", ".join(map(str, rule))
             node_value = f" (the node's: {policy.node_value(key)})" if key.field else ""
             raise CNIError(
                 INVALID_NETCONF,
-                f"{key.name} {str(value)[:120]!r} is not allowed on this node{node_value}",
+                f"{spelling} {str(value)[:120]!r} is not allowed on this node{node_value}",
                 f"the node file {policy.source} allows {allowed}",
             )
     return dataclasses.replace(conf, **changes)

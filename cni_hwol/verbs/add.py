@@ -15,6 +15,7 @@ from cni_hwol.cni.device_info import device_info_target
 from cni_hwol.cni.errors import DEVICE_ERROR, OVS_ERROR, TRY_AGAIN_LATER, CNIError
 from cni_hwol.cni.netconf import (
     ovn_external_ids,
+    refuse_unsupported,
     render_external_ids,
     resolve_device_id,
     resolve_mac,
@@ -174,6 +175,7 @@ def _configure_pod_link(pod: Netlink, netns_fd: int, ifname: str, device_id: str
 
 def cmd_add(inv: Invocation) -> dict:
     env, conf, store, key = inv.env, inv.conf, inv.store, inv.key
+    refuse_unsupported(conf)  # vlanQoS, vlanProto 802.1ad, vlan_trunk, interface_type dpdk, configuration_path
     device_id = resolve_device_id(conf, env)
     requested_mac = resolve_mac(conf, env)
     resolve_ovn_port(conf, env)  # a bad OvnPort is refused before anything changes

@@ -46,13 +46,25 @@ def planned_changes(before: VfSettings | None, conf: NetConf, mac: str) -> dict:
     return {} if before is None else {"mac": mac, **conf.vf_settings}
 
 
+def settings_to_send(state: AttachmentState) -> dict:
+    """What ADD's plan changes: a setting the PF already reports at the asked value is not sent.
+
+    sriov-network-operator NADs carry neutral values ("link_state": "auto"), and mlx5 refuses any
+    link_state in switchdev mode (EOPNOTSUPP), so sending them would fail ADD for nothing.
+    CHECK still verifies every planned setting.
+    """
+    before = state.vf_admin_before or {}
+    return {key: value for key, value in state.vf_admin_set.items() if before.get(key) != value}
+
+
 def apply_settings(host: Netlink, state: AttachmentState) -> None:
-    if not state.vf_admin_set:  # a PF without VF operations: nothing to set, nothing to look up
+    changes = settings_to_send(state)
+    if not changes:  # a PF without VF operations, or nothing differs: nothing to set, nothing to look up
         return
     pf = host.get(state.pf_netdev)
     if pf is None:
         raise CNIError(DEVICE_ERROR, f"PF {state.pf_netdev} vanished")
-    set_vf(host, pf.name, pf.index, state.vf_index, state.vf_admin_set)
+    set_vf(host, pf.name, pf.index, state.vf_index, changes)
 
 
 def _restorable(state: AttachmentState) -> dict:

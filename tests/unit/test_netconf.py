@@ -88,7 +88,6 @@ def test_bad_macs(mac):
         {"mtu": True},
         {"vlan": 5000},
         {"vlan": -1},
-        {"bridge": ""},
         {"bridge": "a" * 16},
         {"bridge": "br int"},
         {"ovsdbSocket": "ssl:1.2.3.4:6640"},
@@ -140,3 +139,39 @@ def test_external_id_templates_are_filled_from_cni_args():
     )
     ids = render_external_ids(nc, env("K8S_POD_NAMESPACE=default;K8S_POD_NAME=web"))
     assert ids == {"iface-id": "default_web", "c": "c1/net1"}
+
+
+def test_sriov_cni_neutral_values_parse_as_if_absent():
+    """The sriov-network-operator's defaults ("vlan": 0 is sriov-cni's "no VLAN") ask for nothing."""
+    neutral = parse_netconf(
+        conf(vlan=0, vlanQoS=0, vlanProto="802.1Q", vlan_trunk="", interface_type="system", ipam={}, logLevel="panic")
+    )
+    plain = parse_netconf(conf(logLevel="error"))
+    assert (neutral.vlan, neutral.unsupported, neutral.ipam, neutral.log_level) == (None, (), {}, "error")
+    assert (plain.vlan, plain.unsupported, plain.ipam, plain.log_level) == (None, (), {}, "error")
+
+
+@pytest.mark.parametrize(
+    "keys, refusal",
+    [
+        ({"vlan": 10, "vlanQoS": 4}, "'vlanQoS' 4: the VLAN is the OVS port's tag"),
+        ({"vlanQoS": 3}, "'vlanQoS' 3:"),  # sriov-cni refuses a QoS without a VLAN as well
+        ({"vlanQoS": 8}, "'vlanQoS' must be 0..7, got 8"),
+        ({"vlanQoS": True}, "'vlanQoS' must be 0..7, got true"),
+        ({"vlan": 10, "vlanProto": "802.1ad"}, "'vlanProto' 802.1ad:"),
+        ({"vlanProto": "qinq"}, '\'vlanProto\' must be "802.1q" or "802.1ad"'),
+        ({"vlan_trunk": "2,4,10-20"}, "'vlan_trunk' \"2,4,10-20\" (a VF trunk through the PF)"),
+        ({"interface_type": "dpdk"}, "'interface_type' \"dpdk\": cni-hwol adds the representor as a system"),
+    ],
+)
+def test_vf_vlan_keys_that_cannot_be_honoured_are_kept_for_add_to_refuse(keys, refusal):
+    parsed = parse_netconf(conf(**keys))  # DEL and CHECK still parse it
+    assert len(parsed.unsupported) == 1 and parsed.unsupported[0].startswith(refusal), parsed.unsupported
+
+
+def test_accelerated_bridge_cni_bridge_lists_choose_among_them_by_the_uplink():
+    listed = parse_netconf(conf(bridge="br-a, br-b"))
+    assert (listed.bridge, listed.bridges) == ("auto", ("br-a", "br-b"))
+    with pytest.raises(CNIError) as caught:
+        parse_netconf(conf(bridge="br-a,br-b", bridges=["br-c"]))
+    assert caught.value.code == INVALID_NETCONF and "'bridges' is given too" in caught.value.msg

@@ -87,6 +87,15 @@ def test_a_strict_node_file_refuses_every_governed_key(key, value):
     assert applied(policy(dict.fromkeys(GOVERNED_NAMES, "any")), **{key: value})
 
 
+def test_sriov_operator_neutral_values_pass_a_strict_node_file():
+    """The sriov-network-operator writes "vlan": 0 (no VLAN) and, when asked, "trust": "off" into every NAD."""
+    conf = applied(policy(settings={**SETTINGS, "vlan": 100}), vlan=0, trust="off")
+    assert (conf.vlan, conf.vf_settings) == (100, {"trust": False})  # the node's VLAN, as if vlan were absent
+    assert applied(policy(), vlan=0).vlan is None
+    assert "trust 'on'" in refusal(policy(), trust="on").msg
+    assert "vlan '7'" in refusal(policy(), vlan=7).msg
+
+
 def test_any_lets_the_netconf_choose():
     assert applied(policy({"logLevel": "any"}), logLevel="debug").log_level == "debug"
 

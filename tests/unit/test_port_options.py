@@ -53,7 +53,7 @@ def test_vlan_mode_follows_vlan_and_trunk():
         ({"trunk": [{"id": 1}, {"minID": 9, "maxID": 8}]}, "trunk[1].minID"),
         ({"trunk": [{"minID": 9}]}, "trunk[0]"),
         ({"trunk": [{"minID": 1, "maxID": "9"}]}, "trunk[0].maxID"),
-        ({"ofport_request": 0}, "ofport_request"),
+        ({"ofport_request": -1}, "ofport_request"),
         ({"ofport_request": 65280}, "ofport_request"),
         ({"ofport_request": "5"}, "ofport_request"),
         ({"bridges": ["br-a"]}, "'bridges'"),

@@ -3,6 +3,7 @@ retry, and DEL's restore of exactly what ADD changed (against a fake PF that rec
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 
@@ -14,7 +15,7 @@ from cni_hwol.linux import vf_settings
 from cni_hwol.linux.links import RTM_SETLINK, Link, Netlink, rtnl_codecs
 from cni_hwol.linux.nlsock import NetlinkError
 from cni_hwol.state import AttachmentKey, StateStore, read_state_file
-from cni_hwol.verbs.pf_settings import restore_settings
+from cni_hwol.verbs.pf_settings import apply_settings, restore_settings
 from cni_hwol.verbs.port_rate import check_rate, restore_rate
 from tests.unit.test_state import make_state
 
@@ -112,6 +113,25 @@ def test_del_restores_exactly_what_add_changed(tmp_path):
     assert set(attrs) == {"IFLA_VF_MAC", "IFLA_VF_TRUST"}
     assert attrs["IFLA_VF_MAC"]["mac"] == "00:00:00:00:00:00"
     assert attrs["IFLA_VF_TRUST"] == {"vf": state.vf_index, "trust": 0}
+
+
+def test_add_sends_only_the_settings_the_pf_does_not_already_report(tmp_path):
+    """An operator NAD's neutral values ("spoofchk": "on", "link_state": "auto") are not sent: mlx5
+    refuses any link_state in switchdev mode. A setting the PF did not report is sent."""
+    _, state = attachment(tmp_path, holder=None)
+    pf = FakePf()
+    apply_settings(pf, state)
+    ((_, _, attrs),) = pf.sent
+    assert set(attrs) == {"IFLA_VF_MAC", "IFLA_VF_TRUST", "IFLA_VF_LINK_STATE"}  # spoofchk was on already
+
+    reported = {"mac": "02:00:00:00:00:01", "spoofchk": True, "trust": False, "link_state": "auto"}
+    neutral = dataclasses.replace(
+        state, vf_admin_before=reported, vf_admin_set={**reported, "mac": "02:00:00:00:00:02"}
+    )
+    apply_settings(pf, neutral)
+    assert set(pf.sent[1][2]) == {"IFLA_VF_MAC"}
+    apply_settings(pf, dataclasses.replace(state, vf_admin_before=reported, vf_admin_set=reported))
+    assert len(pf.sent) == 2  # nothing differs: no request at all
 
 
 def test_del_leaves_a_vf_now_claimed_by_another_attachment_alone(tmp_path):
