@@ -354,22 +354,23 @@ def _pod_args(conf: dict) -> PodArgs:
         return PodArgs()
     if not isinstance(cni, dict):
         raise _bad(f"'args.cni' must be an object, got {type(cni).__name__}")
-    mac, ovn_port = _cni_arg(cni, "mac"), _cni_arg(cni, "ovnPort")
+    mac, ovn_port = _cni_arg(cni, "mac", str), _cni_arg(cni, "ovnPort", str)
+    external_ids = _cni_arg(cni, "externalIDs", dict)
     return PodArgs(
         mac=normalize_mac(mac, "args.cni.mac") if mac else None,
         ovn_port=validate_ovn_port(ovn_port, "args.cni.ovnPort") if ovn_port else None,
-        external_ids=_validate_external_ids(cni.get("externalIDs"), "args.cni.externalIDs"),
+        external_ids=_validate_external_ids(external_ids, "args.cni.externalIDs"),
     )
 
 
-def _cni_arg(cni: dict, key: str) -> str | None:
-    """args.cni's string for key in any case, as ovs-cni reads cni-args ("OvnPort", "ovnport")."""
+def _cni_arg(cni: dict, key: str, kind: type) -> Any:
+    """args.cni's value for key in any case, as ovs-cni reads cni-args ("OvnPort", "ovnport")."""
     spellings = sorted(name for name in cni if name.lower() == key.lower())
     if len(spellings) > 1:
         raise _bad(f"'args.cni' names {key} more than once: {', '.join(spellings)}")
     value = cni[spellings[0]] if spellings else None
-    if value is not None and not isinstance(value, str):
-        raise _bad(f"'args.cni.{spellings[0]}' must be a str, got {type(value).__name__}")
+    if value is not None and not isinstance(value, kind):
+        raise _bad(f"'args.cni.{spellings[0]}' must be a {kind.__name__}, got {type(value).__name__}")
     return value
 
 

@@ -70,19 +70,25 @@ def test_a_documented_ovs_cni_netconf_runs_as_written(node, case):
 
 
 @pytest.mark.parametrize(
-    "keys, named",
+    "keys, named, del_parses",
     [
-        ({"interface_type": "dpdk"}, "'interface_type' \"dpdk\""),
-        ({"configuration_path": "/etc/cni/net.d/ovs.d/ovs.conf"}, "'configuration_path'"),
-        ({"socket_file": "ssl:127.0.0.1:6640"}, "socket_file 'ssl:127.0.0.1:6640'"),
+        ({"interface_type": "dpdk"}, "'interface_type' \"dpdk\"", True),
+        ({"configuration_path": "/etc/cni/net.d/ovs.d/ovs.conf"}, "'configuration_path'", True),
+        ({"socket_file": "ssl:127.0.0.1:6640"}, "socket_file 'ssl:127.0.0.1:6640'", False),
     ],
     ids=["interface_type-dpdk", "configuration_path", "socket_file-ssl"],
 )
-def test_an_ovs_cni_key_without_its_meaning_here_is_refused_naming_it(node, keys, named):
-    ovs_cni_conflist(node, keys)
+def test_an_ovs_cni_key_without_its_meaning_here_is_refused_naming_it(node, keys, named, del_parses):
+    """Code 7 from ADD naming the key, nothing changed; DEL still parses what only ADD refuses."""
     vf, pod = node.vf(0, 2), node.create_pod("refused")
+    plugin = {k: v for k, v in node.plugin_conf().items() if k != "ovsdbSocket"}
+    conf = {"cniVersion": "0.4.0", "name": "hwol", **plugin, "deviceID": vf.pci}
+    conf.update({"socket_file": node.ovs.socket.removeprefix("unix:"), **keys})
     before = node.snapshot()
-    done = node.cnitool_run("add", pod, vf.pci, check=False)
-    assert done.returncode != 0
-    assert named in done.stderr.decode() and "Traceback" not in done.stderr.decode(), done.stderr
+    status, body, stderr = node.exec_plugin("ADD", conf, pod)
+    assert (status, body["code"]) == (1, 7), body
+    assert named in body["msg"] and "Traceback" not in stderr, (body, stderr)
+    assert node.snapshot() == before
+    status, body, _ = node.exec_plugin("DEL", conf, pod)
+    assert (status, body and body["code"]) == ((0, None) if del_parses else (1, 7)), body
     assert node.snapshot() == before

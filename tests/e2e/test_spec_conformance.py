@@ -10,6 +10,7 @@ import pytest
 from cni_hwol.cni import errors
 from tests.e2e.test_gc_status_parallel import keep_and_drop
 from tests.e2e.test_spec_letter import install_ipam_11, ipam_11_conf, recorded
+from tests.simnode.nsexec import run
 
 
 def pod_links(node, pod) -> list[str]:
@@ -20,8 +21,15 @@ def pod_links(node, pod) -> list[str]:
 def test_add_under_a_name_the_kernel_refuses_once_moved_brings_the_vf_home(node, ifname):
     """The kernel moves the VF into the pod, then refuses these names (its per-device sysctl
     directories): ADD fails and the VF is home, not stranded in the pod under its host name."""
-    before = node.snapshot()
     pod, vf = node.create_pod("p"), node.vf(0, 1)
+    # The premise, on a throwaway veth: the kernel moves the link, then refuses the name.
+    probe = f"hm{node.tag}"
+    node.sh(f"ip link add {probe} type veth peer name {probe}p")
+    refused = run(["ip", "link", "set", probe, "netns", pod.ns_name, "name", ifname], netns=node.netns, check=False)
+    assert refused.returncode != 0, refused
+    assert probe in pod_links(node, pod)
+    node.pod_sh(pod, f"ip link del {probe}")  # its peer goes with it
+    before = node.snapshot()
     conf = {**node.netconf(cni_version="1.1.0"), "deviceID": vf.pci}
     status, body, stderr = node.exec_plugin("ADD", conf, pod, ifname=ifname)
     assert (status, body["code"]) == (1, errors.NETLINK_ERROR), (body, stderr)
@@ -40,11 +48,12 @@ def test_gc_reads_the_valid_list_under_the_name_cni_1_1_0_gave_it(node):
     status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/attachments": valid})
     assert status == 0, (body, stderr)
     assert node.snapshot() == keep_only
-    assert recorded(record)[-1] == {"command": "GC", "valid": valid}
+    assert recorded(record)[-1] == {"command": "GC", "valid": [valid, valid]}
     # JSON null is libcni's empty list (a runtime with no pods left): everything goes.
     status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": None})
     assert status == 0, (body, stderr)
     assert node.snapshot() == before
+    assert recorded(record)[-1] == {"command": "GC", "valid": [[], []]}
 
 
 @pytest.mark.parametrize(
@@ -97,7 +106,10 @@ def test_check_takes_the_pod_mac_from_the_result_a_later_plugin_changed(node):
     the runtime's CHECK passes; DEL leaves the node as before."""
     before = node.snapshot()
     pod, vf = node.create_pod("p"), node.vf(1, 1)
-    plugins = [node.plugin_conf(), {"type": "tuning", "mac": "02:11:22:33:44:55"}]
+    plugins = [
+        node.plugin_conf(),
+        {"type": "tuning", "mac": "02:11:22:33:44:55", "dataDir": str(node.workdir / "tuning")},
+    ]
     conflist = {"cniVersion": "1.0.0", "name": "tuned", "plugins": plugins}
     (node.netconf_dir / "tuned.conflist").write_text(json.dumps(conflist))
     result = json.loads(node.cnitool_run("add", pod, vf.pci, network="tuned").stdout)

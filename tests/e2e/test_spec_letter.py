@@ -27,7 +27,8 @@ if command == "VERSION":
 conf = json.loads(stdin)
 ipam = conf["ipam"]
 with open(ipam["record"], "a") as record:
-    record.write(json.dumps({"command": command, "valid": conf.get("cni.dev/valid-attachments")}) + "\\n")
+    names = ("cni.dev/valid-attachments", "cni.dev/attachments")  # the list under both names
+    record.write(json.dumps({"command": command, "valid": [conf.get(name) for name in names]}) + "\\n")
 print(f"ipam-11 says: {command} for {conf['name']}", file=sys.stderr)
 if command == "STATUS" and ipam.get("notReady"):
     print(json.dumps({"cniVersion": conf["cniVersion"], "code": 50, "msg": ipam["notReady"]}))
@@ -95,6 +96,15 @@ def test_cni_path_is_optional_where_the_spec_says(node):
     assert body["code"] == errors.INVALID_NETCONF and "host-local" in body["msg"] and "empty" in body["msg"]
     status, body, _ = node.exec_plugin("STATUS", with_ipam, env_overrides=no_path)
     assert body["code"] == errors.NOT_AVAILABLE and "host-local" in body["msg"]
+    # CHECK of a network with IPAM asks the plugin too: without CNI_PATH it names the plugin.
+    status, result, stderr = node.exec_plugin("ADD", {**with_ipam, "deviceID": vf.pci}, pod)
+    assert status == 0, (result, stderr)
+    attached = node.snapshot()
+    status, body, _ = node.exec_plugin("CHECK", {**with_ipam, "prevResult": result}, pod, env_overrides=no_path)
+    assert (status, body["code"]) == (1, errors.INVALID_NETCONF) and "host-local" in body["msg"], body
+    assert node.exec_plugin("CHECK", {**with_ipam, "prevResult": result}, pod)[:2] == (0, None)
+    assert node.snapshot() == attached
+    assert node.exec_plugin("DEL", with_ipam, pod)[0] == 0
     assert node.exec_plugin("STATUS", l2_only, env_overrides=no_path)[0] == 0
     # A DEL of an attachment never made needs nothing; GC cannot do without CNI_PATH.
     assert node.exec_plugin("DEL", with_ipam, pod, env_overrides=no_path)[0] == 0
@@ -136,7 +146,7 @@ def test_gc_goes_on_past_an_ovsdb_error_and_always_forwards_gc_to_ipam(node):
         node.ovs.start_database()
     assert (status, body["code"]) == (1, errors.TRY_AGAIN_LATER), (body, stderr)
     assert "orphan OVS ports" in body["details"]
-    assert recorded(record)[-1] == {"command": "GC", "valid": valid}
+    assert recorded(record)[-1] == {"command": "GC", "valid": [valid, valid]}
     # OVSDB back: the next GC removes what the first could not, and forwards GC again.
     status, body, stderr = node.exec_plugin("GC", {**conf, "cni.dev/valid-attachments": valid})
     assert status == 0, (body, stderr)

@@ -4,8 +4,8 @@ The operator writes every key of a NetworkAttachmentDefinition, at its neutral v
 SriovNetwork says nothing: "vlan": 0 (sriov-cni's "no VLAN"), "vlanQoS": 0, "ipam": {}. Such a
 netconf attaches as if those keys were absent, with or without a strict node file. The VF VLAN
 keys cni-hwol cannot honour in switchdev mode (and an OVSNetwork NAD's "interface_type": "dpdk")
-are refused by ADD, naming the key, while DEL of the same netconf still succeeds (an attachment
-made before the refusal existed must come off).
+are refused by ADD, naming the key, while CHECK and DEL of the same netconf still succeed (an
+attachment made before the refusal existed must come off).
 """
 
 from __future__ import annotations
@@ -98,8 +98,9 @@ def test_an_operator_generated_nad_attaches_as_if_its_neutral_keys_were_absent(n
         ({"vlan": 1000, "vlanProto": "802.1ad"}, "'vlanProto' 802.1ad"),
         ({"vlan_trunk": "2,4,10-20"}, "'vlan_trunk'"),
         ({"interface_type": "dpdk"}, "'interface_type' \"dpdk\""),  # the operator's OVSNetwork NADs
+        ({"configuration_path": "/etc/cni/net.d/ovs.d/ovs.conf"}, "'configuration_path'"),  # ovs-cni's flat file
     ],
-    ids=["vlanQoS", "vlanProto-802.1ad", "vlan_trunk", "interface_type-dpdk"],
+    ids=["vlanQoS", "vlanProto-802.1ad", "vlan_trunk", "interface_type-dpdk", "configuration_path"],
 )
 def test_keys_cni_hwol_cannot_honour_are_refused_by_add_and_del_still_succeeds(node, keys, named):
     vf = node.vf(0, 1)
@@ -112,6 +113,15 @@ def test_keys_cni_hwol_cannot_honour_are_refused_by_add_and_del_still_succeeds(n
     assert body["msg"].startswith(named), body
     assert node.snapshot() == before
     assert [link["ifname"] for link in json.loads(node.pod_sh(pod, "ip -j link show"))] == ["lo"]
+    assert node.exec_plugin("DEL", conf, pod)[:2] == (0, None)
+    assert node.snapshot() == before
+
+    # An attachment made before these keys were refused (the NAD edited since): CHECK and DEL
+    # of the netconf that now carries them still work, and DEL takes everything back.
+    status, result, stderr = node.exec_plugin("ADD", operator_nad(node, vf), pod)
+    assert status == 0, (result, stderr)
+    assert node.ovs.ports(node.bridge) == sorted([*before["ports"], vf.rep_name])
+    assert node.exec_plugin("CHECK", {**conf, "prevResult": result}, pod)[:2] == (0, None)
     assert node.exec_plugin("DEL", conf, pod)[:2] == (0, None)
     assert node.snapshot() == before
 

@@ -30,6 +30,7 @@ def parsed(**keys) -> NetConf:
         {"socket_file": ""},
         {"interface_type": ""},
         {"configuration_path": ""},
+        {"ovsdbSocket": ""},  # our own spelling reads "" as unset too, as the node file's policy does
     ],
     ids=lambda keys: f"{next(iter(keys))}={json.dumps(next(iter(keys.values())))}",
 )
@@ -107,8 +108,11 @@ def test_a_node_file_governs_socket_file_as_it_governs_ovsdb_socket():
 
 @pytest.mark.parametrize("spelling", ["OvnPort", "ovnport", "OVNPORT"])
 def test_a_pods_cni_args_are_read_in_any_case_as_ovs_cni_reads_them(spelling):
-    written = parsed(args={"cni": {spelling: "default_web", "MAC": "02:00:00:00:00:07"}})
-    assert written == parsed(args={"cni": {"ovnPort": "default_web", "mac": "02:00:00:00:00:07"}})
+    written = parsed(args={"cni": {spelling: "default_web", "MAC": "02:00:00:00:00:07", "ExternalIDs": {"k": "v"}}})
+    assert written == parsed(
+        args={"cni": {"ovnPort": "default_web", "mac": "02:00:00:00:00:07", "externalIDs": {"k": "v"}}}
+    )
+    assert written.cni_args.external_ids == {"k": "v"}
     with pytest.raises(CNIError) as err:
         parsed(args={"cni": {spelling: "default_web", "ovnPort": "default_db"}})
     assert err.value.code == INVALID_NETCONF and "'args.cni' names ovnPort more than once" in err.value.msg
