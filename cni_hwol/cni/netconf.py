@@ -142,19 +142,25 @@ def validate_ovsdb_socket(socket: str, key: str = "ovsdbSocket") -> str:
     raise _bad(f"{key} {socket[:80]!r} must be unix:/absolute/path or tcp:host:port")
 
 
-# ovs-cni's Go netconf reads 0 and "" as "not set"; these keys mean the same here.
-OVS_CNI_UNSET_ZERO = ("mtu", "ofport_request", "link_state_check_retries", "link_state_check_interval")
-OVS_CNI_UNSET_EMPTY = ("bridge", "socket_file", "interface_type", "configuration_path")
+# Values that ask for nothing, as if the key were absent: ovs-cni's Go netconf reads 0 and "" as
+# "not set", and 0 is sriov-cni's and accelerated-bridge-cni's "no VLAN". The node file's policy
+# reads them the same way (cni/policy.py).
+UNSET_ZERO = ("mtu", "ofport_request", "link_state_check_retries", "link_state_check_interval", "vlan")
+UNSET_EMPTY = ("bridge", "socket_file", "interface_type", "configuration_path")
 
 
-def _drop_ovs_cni_unset(conf: dict) -> dict:
-    """The netconf without the keys ovs-cni would read as unset, so they get this plugin's defaults."""
+def zero_is_unset(key: str, value: Any) -> bool:
+    """A JSON 0 (a false is not 0) of a key whose 0 means "not set"."""
+    return key in UNSET_ZERO and value == 0 and type(value) is int
 
-    def unset(key: str, value: Any) -> bool:
-        zero = value == 0 and type(value) is int  # a JSON false is not ovs-cni's 0
-        return (key in OVS_CNI_UNSET_ZERO and zero) or (key in OVS_CNI_UNSET_EMPTY and value == "")
 
-    return {key: value for key, value in conf.items() if not unset(key, value)}
+def _drop_unset(conf: dict) -> dict:
+    """The netconf without the keys at values that ask for nothing, so they get the defaults."""
+    return {
+        key: value
+        for key, value in conf.items()
+        if not (zero_is_unset(key, value) or (key in UNSET_EMPTY and value == ""))
+    }
 
 
 def _ovsdb_socket(conf: dict) -> str:
@@ -473,7 +479,7 @@ def decode_stdin(data: bytes) -> dict[str, Any]:
 
 
 def parse_netconf(data: bytes) -> NetConf:
-    conf = _drop_ovs_cni_unset(decode_stdin(data))
+    conf = _drop_unset(decode_stdin(data))
     version = _typed(conf, "cniVersion", str, "")
     if not version:
         raise _bad("'cniVersion' is missing")
@@ -489,8 +495,6 @@ def parse_netconf(data: bytes) -> NetConf:
     if vlan is not None and not 0 <= vlan <= 4095:
         raise _bad(f"'vlan' {vlan} is outside 0..4095")
     unsupported = _vf_vlan_refusals(conf, vlan) + _interface_type_refusal(conf) + _configuration_path_refusal(conf)
-    if vlan == 0:
-        vlan = None  # sriov-cni's and accelerated-bridge-cni's "0 for disabled": no VLAN, as if absent
     mac = _typed(conf, "mac", str)
     device_id = _typed(conf, "deviceID", str)
     ipam = _typed(conf, "ipam", dict, {})

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cni_hwol.cni.errors import INVALID_NETCONF, CNIError
-from cni_hwol.cni.netconf import NetConf, parse_netconf
+from cni_hwol.cni.netconf import NetConf, parse_netconf, zero_is_unset
 from cni_hwol.cni.versions import LATEST_VERSION
 
 ANY = "any"
@@ -44,7 +44,6 @@ class Key:
     field: str | None = None  # the NetConf attribute a node setting replaces; None: no node setting
     paths: bool = False  # values are absolute paths: an allowed entry ending in "/" covers what is below it
     strict: Rule = NEVER  # the rule when the node file names no rule for this key
-    unset: tuple[Any, ...] = ()  # values that ask for nothing, as if the key were absent
     harmless: tuple[Any, ...] = ()  # values any netconf may ask for: they give the pod nothing
 
 
@@ -56,7 +55,7 @@ GOVERNED: tuple[Key, ...] = (
     Key("deviceInfoDir", "device_info_dir", paths=True),  # root writes runtimeConfig.CNIDeviceInfoFile below it
     Key("logLevel", "log_level"),
     Key("bridge", "bridge"),  # another bridge is another network (br-ex)
-    Key("vlan", "vlan", unset=(0,)),  # another tag is another tenant's segment; 0 is sriov-cni's "no VLAN"
+    Key("vlan", "vlan"),  # another tag is another tenant's segment; 0 asks for nothing (netconf.UNSET_ZERO)
     Key("ipam.dataDir", paths=True),  # host-local, run as root, creates directories and files there
     # A pod's cni-args: its own OVN port name claims another pod's port (and its traffic).
     # args.cni.mac is not here: like mac and runtimeConfig.mac it is the pod's own address.
@@ -160,14 +159,14 @@ def permits(policy: NodePolicy, key: Key, value: Any) -> bool:
 
 
 def _asked(raw: dict[str, Any], key: Key) -> tuple[str, Any] | None:
-    """The spelling and value this (dotted) key is asked for by in the netconf; null, "" and the key's
-    unset values name nothing."""
+    """The spelling and value this (dotted) key is asked for by in the netconf; null, "" and a 0
+    that means "not set" (netconf.zero_is_unset) name nothing."""
     for name in SPELLINGS.get(key.name, (key.name,)):
         value: Any = raw
         parts = name.split(".")
         for depth, part in enumerate(parts):
             value = _member(value, part, any_case=parts[:2] == ["args", "cni"] and depth == 2)
-        if not any(value == v and type(value) is type(v) for v in (None, "", *key.unset)):
+        if not (value is None or value == "" or zero_is_unset(name, value)):
             return name, value
     return None
 
